@@ -1,0 +1,41 @@
+# Everything runs from a local .venv that the targets create on first use.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+RUNTIME_STAMP := $(VENV)/.installed
+
+.PHONY: test lint types pytest demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME_STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ccrm_async tests benchmarks
+	$(BIN)/ruff format --check ccrm_async tests benchmarks
+
+types: $(STAMP)
+	$(BIN)/mypy --strict ccrm_async
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint types pytest
+
+demo: $(RUNTIME_STAMP)
+	$(BIN)/ccrm-async demo
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/pull.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.sqlite

@@ -1,0 +1,85 @@
+"""asyncio client for the Telecube CRM (CCRM) public API.
+
+>>> async with CCRMClient(account="acme", token="...") as crm:       # doctest: +SKIP
+...     async for call in crm.call_history("2024-01-01", "2024-01-31"):
+...         print(call.call_date, call.direction, call.duration)
+"""
+
+__version__ = "0.1.0.dev0"
+
+from .client import CCRMClient
+from .config import RetryPolicy, Timeouts
+from .errors import (
+    AuthenticationError,
+    CCRMError,
+    DownloadError,
+    ExportCancelled,
+    ExportError,
+    ExportTimeout,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from .models import (
+    CallDirection,
+    Caller,
+    CallRecord,
+    CallService,
+    CallStatus,
+    ContactType,
+    ExternalNumber,
+    Flag,
+    Note,
+    NoteCall,
+    NoteFile,
+    NoteOrganisation,
+    NotePerson,
+    NoteUser,
+    Receiver,
+    TalkStatus,
+    UserTalk,
+)
+from .pagination import Pull, PullStats
+
+__all__ = [
+    "AuthenticationError",
+    "CCRMClient",
+    "CCRMError",
+    "CallDirection",
+    "CallRecord",
+    "CallService",
+    "CallStatus",
+    "Caller",
+    "ContactType",
+    "DownloadError",
+    "ExportCancelled",
+    "ExportError",
+    "ExportTimeout",
+    "ExternalNumber",
+    "Flag",
+    "NotFoundError",
+    "Note",
+    "NoteCall",
+    "NoteFile",
+    "NoteOrganisation",
+    "NotePerson",
+    "NoteUser",
+    "PermissionDeniedError",
+    "Pull",
+    "PullStats",
+    "RateLimitError",
+    "Receiver",
+    "ResponseError",
+    "RetryPolicy",
+    "ServerError",
+    "TalkStatus",
+    "Timeouts",
+    "TransportError",
+    "UserTalk",
+    "ValidationError",
+    "__version__",
+]

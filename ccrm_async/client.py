@@ -1,0 +1,240 @@
+"""CCRMClient: the Telecube CRM public API (``https://{account}.ccrm.pl/publicApi/``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from functools import partial
+from types import TracebackType
+from typing import Self
+
+import cattrs
+
+from ._core.dates import DateLike, date_range
+from .config import RetryPolicy, Secret, Timeouts
+from .converter import LENIENT
+from .models import CallRecord, Note
+from .pagination import OrderedWindow, Page, Pull, PullStats, paginate
+from .parsing import parse_page
+from .transport import Clock, RequestCounters, Transport
+
+__all__ = ["CCRMClient"]
+
+_ACCOUNT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+CALL_HISTORY_PATH = "/publicApi/callHistory"
+NOTES_PATH = "/publicApi/notes"
+
+
+def _timeouts(timeout: float | Timeouts | None) -> Timeouts:
+    if timeout is None:
+        return Timeouts()
+    if isinstance(timeout, Timeouts):
+        return timeout
+    seconds = float(timeout)
+    return Timeouts(connect=min(10.0, seconds), sock_read=min(60.0, seconds), total=seconds)
+
+
+class CCRMClient:
+    """An asyncio client for one CCRM account.
+
+    Keywords (all optional but an account or base URL, and a token):
+
+    - ``account``: the ``{account}`` of ``{account}.ccrm.pl`` (env ``CCRM_ACCOUNT``);
+    - ``token``: the API key (env ``CCRM_TOKEN``); never shown by ``repr``;
+    - ``base_url``: overrides ``https://{account}.ccrm.pl`` (env ``CCRM_BASE_URL``),
+      e.g. the emulator's address;
+    - ``concurrency`` (8): requests in flight for the whole client, pages and
+      notes together;
+    - ``max_rps`` (none): a cap on request starts per second for the whole client;
+    - ``local_addr``: the source IP every connection is bound to (the account's
+      IP allow-list, and the export download, need a stable egress IP);
+    - ``proxy``: an HTTP proxy URL for every request and download;
+    - ``timeout``: seconds for one attempt, or a :class:`Timeouts` (connect
+      10 s, silence while reading 60 s, whole attempt 300 s);
+    - ``retry``: a :class:`RetryPolicy` (5 attempts, backoff 0.5 s doubling to
+      30 s with full jitter, 120 s per request, shared 2 s rate-limit cool-down);
+    - ``lookahead``: pages in flight or parsed and waiting in a pull
+      (default ``concurrency + 2``); bounds a pull's memory.
+
+    Use it as an async context manager, or call :meth:`close` when done.
+    """
+
+    def __init__(
+        self,
+        account: str | None = None,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        concurrency: int = 8,
+        max_rps: float | None = None,
+        local_addr: str | None = None,
+        proxy: str | None = None,
+        timeout: float | Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        lookahead: int | None = None,
+        converter: cattrs.Converter | None = None,
+        _clock: Clock | None = None,
+    ) -> None:
+        account = account or os.environ.get("CCRM_ACCOUNT") or None
+        base_url = base_url or os.environ.get("CCRM_BASE_URL") or None
+        token = token or os.environ.get("CCRM_TOKEN") or None
+        if base_url is None:
+            if account is None:
+                raise ValueError(
+                    "no CCRM account: pass account= or base_url=, "
+                    "or set CCRM_ACCOUNT or CCRM_BASE_URL"
+                )
+            if not _ACCOUNT.match(account):
+                raise ValueError(f"not a CCRM account name: {account!r}")
+            base_url = f"https://{account}.ccrm.pl"
+        if not token:
+            raise ValueError("no API token: pass token= or set CCRM_TOKEN")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        self.account = account
+        self.concurrency = concurrency
+        self.lookahead = lookahead if lookahead is not None else concurrency + 2
+        self._converter = converter or LENIENT
+        self._transport = Transport(
+            base_url,
+            Secret(token),
+            concurrency=concurrency,
+            max_rps=max_rps,
+            local_addr=local_addr,
+            proxy=proxy,
+            timeouts=_timeouts(timeout),
+            retry_policy=retry,
+            clock=_clock,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"CCRMClient(base_url={self.base_url!r}, concurrency={self.concurrency}"
+            f"{f', local_addr={self.local_addr!r}' if self.local_addr else ''})"
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._transport.base_url)
+
+    @property
+    def local_addr(self) -> str | None:
+        return self._transport.local_addr
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP layer: session, connector, request gate. For extensions."""
+        return self._transport
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session and its connections."""
+        await self._transport.close()
+
+    # -- call history ------------------------------------------------------
+
+    def call_history(self, date_from: DateLike, date_to: DateLike) -> Pull[CallRecord]:
+        """Every contact-history event (calls, SMS, faxes) of a date range, once each.
+
+        *date_from* and *date_to* are ``datetime``, ``date`` (a whole day) or
+        ``"YYYY-MM-DD HH:MM:SS"``; ``date_from > date_to`` raises
+        :class:`~ccrm_async.ValidationError` before any request. Pages are fetched
+        concurrently and yielded in the API's order (newest first); the pull's
+        :class:`~ccrm_async.PullStats` are on the returned object's ``stats``.
+        """
+        stats = PullStats()
+        return Pull(self._calls(date_range(date_from, date_to), stats), stats)
+
+    def _calls(self, wire_range: tuple[str, str], stats: PullStats) -> AsyncIterator[CallRecord]:
+        date_from, date_to = wire_range
+
+        async def fetch(number: int) -> Page[CallRecord]:
+            params = {"dateFrom": date_from, "dateTo": date_to}
+            if number > 1:
+                params["page"] = str(number)
+            return await self._transport.request(
+                "GET",
+                CALL_HISTORY_PATH,
+                partial(parse_page, cls=CallRecord, number=number, converter=self._converter),
+                params=params,
+                counters=stats,
+            )
+
+        return paginate(fetch, key=_uuid, stats=stats, lookahead=self.lookahead)
+
+    async def notes(self, call_uuid: str) -> list[Note]:
+        """The notes of one contact-history event, in the API's order."""
+        return [note async for note in self._notes(call_uuid, RequestCounters())]
+
+    def _notes(self, call_uuid: str, counters: RequestCounters) -> AsyncIterator[Note]:
+        # Notes have their own page bookkeeping; requests and retries are
+        # counted on the caller's counters (a pull's stats).
+        async def fetch(number: int) -> Page[Note]:
+            params = {"callHistory": call_uuid}
+            if number > 1:
+                params["page"] = str(number)
+            return await self._transport.request(
+                "GET",
+                NOTES_PATH,
+                partial(parse_page, cls=Note, number=number, converter=self._converter),
+                params=params,
+                counters=counters,
+            )
+
+        return paginate(fetch, key=_uuid, stats=PullStats(), lookahead=1)
+
+    def call_history_with_notes(
+        self, date_from: DateLike, date_to: DateLike, *, window: int = 1000
+    ) -> Pull[tuple[CallRecord, list[Note]]]:
+        """Every event of the range with its notes, as ``(call, notes)`` in call order.
+
+        Notes are requested only for calls whose note flag is set, concurrently
+        with each other and with the next pages (within the client's
+        ``concurrency``). At most *window* (1000) calls wait for their notes at
+        once. ``stats.notes`` counts the notes fetched.
+        """
+        stats = PullStats()
+        calls = self._calls(date_range(date_from, date_to), stats)
+        return Pull(self._with_notes(calls, stats, window), stats)
+
+    async def _with_notes(
+        self, calls: AsyncIterator[CallRecord], stats: PullStats, size: int
+    ) -> AsyncIterator[tuple[CallRecord, list[Note]]]:
+        pending: OrderedWindow[tuple[CallRecord, list[Note]]] = OrderedWindow(size)
+
+        async def with_notes(call: CallRecord) -> tuple[CallRecord, list[Note]]:
+            notes = [note async for note in self._notes(call.uuid, stats)]
+            stats.notes += len(notes)
+            return call, notes
+
+        try:
+            async for call in calls:
+                while pending.full or pending.head_done():
+                    yield await pending.next()
+                if call.has_notes:
+                    pending.submit(with_notes(call))
+                else:
+                    pending.submit_result((call, []))
+            while len(pending):
+                yield await pending.next()
+        finally:
+            await pending.close()
+            aclose = getattr(calls, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def _uuid(record: CallRecord | Note) -> str:
+    return record.uuid

@@ -1,0 +1,172 @@
+"""The error tree of ccrm_async.
+
+Every exception the library raises on purpose derives from :class:`CCRMError`::
+
+    CCRMError
+    ├── AuthenticationError      401: wrong key, caller IP not allowed, or API off
+    ├── PermissionDeniedError    403 that is not the rate limit
+    ├── RateLimitError           403 "Request limit has been exceeded" (after retries,
+    │                            or at once when Retry-After is above the maximum)
+    ├── NotFoundError            404
+    ├── ValidationError          bad input caught before sending, or 400 / 422
+    ├── ServerError              5xx after retries
+    ├── TransportError           connection errors and timeouts after retries
+    ├── ResponseError            a body that is not the documented envelope
+    │                            (not JSON, "success": false, "data" of the wrong type)
+    └── ExportError              an export job failed
+        ├── ExportTimeout        no callback before the job's deadline
+        ├── ExportCancelled      the job or its receiver was closed first
+        └── DownloadError        the export file could not be fetched or kept
+
+Messages never carry the API key, a callback token or the full request URL's
+secrets: the transport translates aiohttp's exceptions here, at the boundary, and
+raises them ``from None`` so that no chained exception (whose ``request_info``
+holds the ``Authorization`` header) reaches a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "CCRMError",
+    "DownloadError",
+    "ExportCancelled",
+    "ExportError",
+    "ExportTimeout",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseError",
+    "ServerError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class CCRMError(Exception):
+    """Base of every error raised by ccrm_async.
+
+    ``status`` is the HTTP status when the error came from a response (else
+    ``None``); ``method`` and ``path`` name the request without its query.
+    ``ambiguous`` is True when a non-idempotent request (a create) failed in a
+    way that it may nonetheless have taken effect on the server.
+    """
+
+    ambiguous: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.method = method
+        self.path = path
+
+    def __str__(self) -> str:
+        where = f"{self.method} {self.path}: " if self.method and self.path else ""
+        status = f"HTTP {self.status}: " if self.status is not None else ""
+        return f"{where}{status}{self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep keyword arguments across pickling (multiprocessing, logging queues).
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[CCRMError], message: str, state: dict[str, object]) -> CCRMError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class AuthenticationError(CCRMError):
+    """401: the key is wrong, the caller's IP is not on the account's allow-list,
+    or the API is switched off. The API does not say which; never retried."""
+
+
+class PermissionDeniedError(CCRMError):
+    """403 whose message is not the rate limit; never retried."""
+
+
+class RateLimitError(CCRMError):
+    """The API's rate-limit 403 persisted through every retry, or asked for a
+    wait (``retry_after``, seconds) above the policy's maximum."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class NotFoundError(CCRMError):
+    """404: the resource does not exist."""
+
+
+class ValidationError(CCRMError):
+    """Input rejected before sending (``status`` is None) or by the server (400/422).
+
+    ``field`` names the offending argument or field when known; ``errors`` holds
+    the server's messages when it sent any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: object = None,
+        **kw: object,
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.field = field
+        self.errors = errors
+
+
+class ServerError(CCRMError):
+    """5xx answers that persisted through every retry."""
+
+
+class TransportError(CCRMError):
+    """The request never got a complete answer: connection refused or reset,
+    DNS failure, timeout. Raised after retries.
+
+    ``request_sent`` is False only when the connection was never established,
+    so the server cannot have seen the request.
+    """
+
+    request_sent: bool = True
+
+
+class ResponseError(CCRMError):
+    """The server answered, but not with the documented envelope: a body that is
+    not JSON, ``"success": false`` with a 2xx, or ``data`` of the wrong type.
+
+    ``transient`` is True when the body could not be decoded at all (a cut-off
+    body, a proxy's HTML page): such answers are retried.
+    """
+
+    transient: bool = False
+
+
+class ExportError(CCRMError):
+    """An export job failed."""
+
+
+class ExportTimeout(ExportError):
+    """No valid callback arrived before the job's deadline; its token is revoked."""
+
+
+class ExportCancelled(ExportError):
+    """The job was cancelled, or its receiver closed while it was pending."""
+
+
+class DownloadError(ExportError):
+    """The export file could not be downloaded completely and kept."""

@@ -1,0 +1,21 @@
+"""A fake CCRM for tests, benchmarks, the demo and your own tests.
+
+>>> async with CCRMEmulator(calls=3000) as emu:                      # doctest: +SKIP
+...     async with CCRMClient(base_url=emu.url, token=emu.token) as crm:
+...         calls = [c async for c in crm.call_history("2024-01-01", "2024-01-31")]
+
+See :class:`CCRMEmulator` and :class:`Faults`.
+"""
+
+from ._ccrm import FAULT_NAMES, RATE_LIMIT_BODY, CCRMEmulator, Faults, LoggedRequest
+from ._data import CallDataset, draft_js
+
+__all__ = [
+    "FAULT_NAMES",
+    "RATE_LIMIT_BODY",
+    "CCRMEmulator",
+    "CallDataset",
+    "Faults",
+    "LoggedRequest",
+    "draft_js",
+]

@@ -1,0 +1,412 @@
+"""The one place that talks HTTP for the API clients.
+
+A :class:`Transport` owns one :class:`aiohttp.ClientSession` with one
+:class:`aiohttp.TCPConnector` (bound to ``local_addr`` when given, so every
+request leaves from the same egress IP) for the client's whole life. Every
+request goes through :meth:`Transport.request`, which
+
+1. waits for the client-wide :class:`RequestGate` (concurrency, shared
+   rate-limit cool-down, optional requests-per-second cap);
+2. sends the request once and reads the whole body;
+3. maps the answer to a result or to an error from :mod:`ccrm_async.errors`
+   (aiohttp's own exceptions are translated here and raised ``from None``, so
+   the ``Authorization`` header in their ``request_info`` never reaches a
+   traceback);
+4. asks :func:`ccrm_async._core.retry.next_delay` whether and when to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+import aiohttp
+import attrs
+import orjson
+from yarl import URL
+
+from . import __version__
+from ._core import responses, retry
+from .config import RetryPolicy, Secret, Timeouts
+from .errors import CCRMError, RateLimitError, TransportError
+
+__all__ = ["Clock", "RequestCounters", "RequestGate", "Transport"]
+
+log = logging.getLogger("ccrm_async")
+
+T = TypeVar("T")
+
+USER_AGENT = f"ccrm-async/{__version__}"
+
+
+class Clock:
+    """Monotonic time and sleeping; tests substitute a fake one."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@attrs.define
+class RequestCounters:
+    """What happened to the requests of one operation (a pull, a call)."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limit_pauses: int = 0
+
+
+class ErrorMap(Protocol):
+    def __call__(
+        self,
+        status: int,
+        body: bytes,
+        *,
+        method: str | None = ...,
+        path: str | None = ...,
+        retry_after: float | None = ...,
+    ) -> CCRMError | None: ...
+
+
+class RequestGate:
+    """Client-wide admission for requests.
+
+    - At most ``limit`` requests in flight (starting at ``concurrency``).
+    - After a rate-limit answer, *every* request waits until the shared
+      cool-down ends; the limit is halved (once per cool-down, however many
+      requests saw the 403) and held for ``ramp_hold`` seconds, then grows by
+      one per streak of successes as long as the current limit, back up to
+      ``concurrency``.
+    - With ``max_rps``, request starts are spaced at least ``1 / max_rps``
+      seconds apart, across the whole client.
+    """
+
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        max_rps: float | None = None,
+        ramp_hold: float = 10.0,
+        clock: Clock | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        if max_rps is not None and max_rps <= 0:
+            raise ValueError(f"max_rps must be > 0, got {max_rps!r}")
+        self.max_limit = concurrency
+        self.limit = concurrency
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._clock = clock or Clock()
+        self._ramp_hold = ramp_hold
+        self._interval = 1.0 / max_rps if max_rps else 0.0
+        self._next_start = 0.0
+        self._paused_until = 0.0
+        self._hold_until = 0.0
+        self._streak = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._woken = 0  # waiters woken that have not yet taken their slot
+
+    @property
+    def paused_until(self) -> float:
+        return self._paused_until
+
+    async def acquire(self) -> None:
+        clock = self._clock
+        woken = False
+        while True:
+            now = clock.now()
+            if self._paused_until > now:
+                await clock.sleep(self._paused_until - now)
+                continue
+            # Arrivals queue behind waiters; a woken waiter takes its slot.
+            if self.in_flight < self.limit and (woken or not self._waiters):
+                break
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif waiter.done() and not waiter.cancelled():
+                    self._woken -= 1
+                    self._wake()  # we were woken: hand the wake-up on
+                raise
+            self._woken -= 1
+            woken = True
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if self._interval:
+            start = max(now, self._next_start)
+            self._next_start = start + self._interval
+            if start > now:
+                try:
+                    await clock.sleep(start - now)
+                except asyncio.CancelledError:
+                    self.release()
+                    raise
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        free = self.limit - self.in_flight - self._woken
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                self._woken += 1
+                free -= 1
+
+    def on_success(self) -> None:
+        if self.limit >= self.max_limit or self._clock.now() < self._hold_until:
+            return
+        self._streak += 1
+        if self._streak >= self.limit:
+            self.limit += 1
+            self._streak = 0
+            self._wake()
+
+    def on_rate_limit(self, cooldown: float) -> None:
+        now = self._clock.now()
+        if now >= self._paused_until:  # halve once per cool-down, not once per 403
+            self.limit = max(1, self.limit // 2)
+        self._paused_until = max(self._paused_until, now + cooldown)
+        self._hold_until = self._paused_until + self._ramp_hold
+        self._streak = 0
+
+
+def _translate(exc: BaseException, method: str, path: str) -> TransportError:
+    """An aiohttp/OS exception as a :class:`TransportError` with no secret in it."""
+    sent = True
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        sent = False
+        reason = f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})"
+    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
+        sent = False
+        reason = "timed out while connecting"
+    elif isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        reason = "timed out waiting for the response"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        reason = "server disconnected"
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        reason = "response body was cut off"
+    elif isinstance(exc, aiohttp.ClientOSError):
+        reason = f"connection error ({exc.strerror or type(exc).__name__})"
+    else:
+        reason = f"request failed ({type(exc).__name__})"
+    error = TransportError(reason, method=method, path=path)
+    error.request_sent = sent
+    return error
+
+
+class Transport:
+    """One HTTP session for one API client; see the module docstring.
+
+    ``concurrency`` (8) bounds requests in flight for the whole client;
+    ``max_rps`` (none) caps request starts per second; ``local_addr`` binds
+    every connection to that source IP; ``proxy`` routes every request.
+    """
+
+    def __init__(
+        self,
+        base_url: str | URL,
+        token: Secret,
+        *,
+        concurrency: int = 8,
+        max_rps: float | None = None,
+        local_addr: str | None = None,
+        proxy: str | None = None,
+        timeouts: Timeouts | None = None,
+        retry_policy: RetryPolicy | None = None,
+        error_map: ErrorMap = responses.error_for_status,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = URL(str(base_url))
+        if not self.base_url.is_absolute():
+            raise ValueError("base_url must be an absolute URL")
+        self._token = token
+        self.concurrency = concurrency
+        self.local_addr = local_addr
+        self.proxy = proxy
+        self.timeouts = timeouts or Timeouts()
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._error_map = error_map
+        self.clock = clock or Clock()
+        self._rng = rng or random.Random()
+        self.gate = RequestGate(
+            concurrency,
+            max_rps=max_rps,
+            ramp_hold=self.retry_policy.ramp_hold,
+            clock=self.clock,
+        )
+        self.quota = retry.RetryQuota(
+            self.retry_policy.quota_capacity, self.retry_policy.quota_retry_cost
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={str(self.base_url)!r}, concurrency={self.concurrency})"
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The session, opened on first use inside the running loop."""
+        if self._closed:
+            raise RuntimeError("the client is closed")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.concurrency + 4,  # + room for downloads beside the gate
+                local_addr=(self.local_addr, 0) if self.local_addr else None,
+                ttl_dns_cache=300,
+            )
+            t = self.timeouts
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(
+                    total=t.total, connect=t.connect, sock_read=t.sock_read
+                ),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                trust_env=False,
+            )
+        return self._session
+
+    @property
+    def connector(self) -> aiohttp.BaseConnector | None:
+        return self._session.connector if self._session is not None else None
+
+    def auth_headers(self) -> dict[str, str]:
+        """The ``Authorization`` header; only ever sent to :attr:`base_url`'s origin."""
+        return {"Authorization": f"Bearer {self._token.reveal()}"}
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[bytes], T],
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        idempotent: bool = True,
+        counters: RequestCounters | None = None,
+    ) -> T:
+        """Send a request with retries and return ``parse(body)`` of the 2xx answer.
+
+        *parse* runs outside the concurrency slot, so a page is decoded while
+        other requests use the network; a transient :class:`ResponseError` it
+        raises (a body that is not JSON) is retried like a 5xx. With
+        ``idempotent=False`` the request is retried only when it cannot have
+        reached the server (connection refused, rate-limit 403); otherwise the
+        error is raised with ``ambiguous`` set, for the caller to reconcile.
+        """
+        policy = self.retry_policy
+        clock = self.clock
+        url = self.base_url.join(URL(path))
+        body = orjson.dumps(json) if json is not None else None
+        headers = self.auth_headers()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        started = clock.now()
+        attempt = 0
+        while True:
+            attempt += 1
+            if counters is not None:
+                counters.requests += 1
+            error: CCRMError
+            retry_after: float | None = None
+            status: int | None = None
+            payload = b""
+            await self.gate.acquire()
+            try:
+                status, raw_retry_after, payload = await self._send(
+                    method, url, params, body, headers
+                )
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                error = _translate(exc, method, path)
+            else:
+                retry_after = retry.parse_retry_after(raw_retry_after)
+                log.debug("%s %s -> %d (attempt %d)", method, path, status, attempt)
+            finally:
+                self.gate.release()
+            if status is not None:
+                mapped = self._error_map(
+                    status, payload, method=method, path=path, retry_after=retry_after
+                )
+                if mapped is None:
+                    try:
+                        result = parse(payload)
+                    except CCRMError as exc:
+                        mapped = exc
+                    else:
+                        self.gate.on_success()
+                        self.quota.refund()
+                        return result
+                error = mapped
+            if error.method is None:
+                error.method, error.path = method, path
+            if isinstance(error, RateLimitError):
+                if counters is not None:
+                    counters.rate_limit_pauses += 1
+                self.gate.on_rate_limit(max(policy.rate_limit_cooldown, retry_after or 0.0))
+            if not idempotent and _may_have_reached_server(error):
+                error.ambiguous = True
+                raise error
+            delay = retry.next_delay(
+                policy,
+                error=error,
+                attempt=attempt,
+                elapsed=clock.now() - started,
+                rng=self._rng,
+                retry_after=retry_after,
+            )
+            if delay is None or not self.quota.try_spend():
+                log.debug("%s %s: giving up after %d attempt(s): %s", method, path, attempt, error)
+                raise error
+            if counters is not None:
+                counters.retries += 1
+            log.debug("%s %s: retry %d in %.2fs (%s)", method, path, attempt, delay, error)
+            await clock.sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, str | None, bytes]:
+        async with self.session.request(
+            method,
+            url,
+            params=params,
+            data=body,
+            headers=headers,
+            proxy=self.proxy,
+            allow_redirects=False,
+        ) as resp:
+            payload = await resp.read()
+            return resp.status, resp.headers.get("Retry-After"), payload
+
+
+def _may_have_reached_server(error: CCRMError) -> bool:
+    if isinstance(error, RateLimitError):
+        return False
+    if isinstance(error, TransportError):
+        return error.request_sent
+    return retry.is_retryable(error)
