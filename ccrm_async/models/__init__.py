@@ -13,15 +13,18 @@ from .calls import (
     TalkStatus,
     UserTalk,
 )
+from .contacts import Address, Email, Organisation, Person, Phone, Supervisor, SupervisorRole
 from .notes import Note, NoteCall, NoteFile, NoteOrganisation, NotePerson, NoteUser
 
 __all__ = [
+    "Address",
     "CallDirection",
     "CallRecord",
     "CallService",
     "CallStatus",
     "Caller",
     "ContactType",
+    "Email",
     "ExternalNumber",
     "Flag",
     "Note",
@@ -30,7 +33,12 @@ __all__ = [
     "NoteOrganisation",
     "NotePerson",
     "NoteUser",
+    "Organisation",
+    "Person",
+    "Phone",
     "Receiver",
+    "Supervisor",
+    "SupervisorRole",
     "TalkStatus",
     "UserTalk",
 ]
