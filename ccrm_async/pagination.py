@@ -26,8 +26,10 @@ pushes every later record one place down).
 5. Deletions shift records the other way, into pages already fetched; those
    can be missed without any sign but a smaller total. Every drop of the
    total between two answers is added up and reported as
-   ``suspected_misses`` (together with any gap between the last total and
-   the records yielded), so nothing passes silently.
+   ``suspected_misses`` (together with any gap between the last total, less
+   the insertions, and the records yielded), so nothing passes silently.
+   Records inserted while the pull runs are newer than it: they may or may
+   not be yielded, and a later pull of the range picks them up.
 
 The first error that is not retried cancels every sibling request at once and
 is raised to the consumer; closing or cancelling the iteration cancels and
@@ -106,7 +108,9 @@ class PullStats(RequestCounters):
         self.total_last = total
 
     def finish(self) -> None:
-        gap = (self.total_last or 0) - self.records
+        # Records inserted during the pull may land before the pages already
+        # read; they are newer than the pull and not counted as missed.
+        gap = (self.total_last or 0) - self.inserted - self.records
         self.suspected_misses = max(self.deleted, gap, 0)
 
 

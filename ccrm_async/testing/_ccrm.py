@@ -24,6 +24,7 @@ import attrs
 import orjson
 from aiohttp import web
 
+from ._custom_fields import CustomFieldStore
 from ._data import CallDataset
 
 __all__ = ["RATE_LIMIT_BODY", "CCRMEmulator", "Faults", "LoggedRequest"]
@@ -161,14 +162,18 @@ class CCRMEmulator:
         self.app = web.Application(middlewares=[self._middleware])
         self.app.router.add_get("/publicApi/callHistory", self._call_history)
         self.app.router.add_get("/publicApi/notes", self._notes)
+        self.custom_fields = CustomFieldStore(seed=seed)
+        self.add_routes(self.custom_fields.routes())
 
     # -- life cycle ------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on *host*:*port* (0: a free port); returns the base URL."""
-        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, host, port, shutdown_timeout=0.5)
+        self._site = web.TCPSite(self._runner, host, port)
         await self._site.start()
         bound = self._runner.addresses[0]
         self.url = f"http://{host}:{bound[1]}"
