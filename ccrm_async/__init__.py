@@ -9,6 +9,7 @@ __version__ = "0.1.0.dev0"
 
 from .client import CCRMClient
 from .config import RetryPolicy, Timeouts
+from .custom_fields import CustomFields
 from .errors import (
     AuthenticationError,
     CCRMError,
@@ -43,6 +44,17 @@ from .models import (
     TalkStatus,
     UserTalk,
 )
+from .models.custom_fields import (
+    CheckboxField,
+    CustomField,
+    DateField,
+    DateTimeField,
+    FieldSpec,
+    FieldType,
+    NumberField,
+    SelectField,
+    TextField,
+)
 from .pagination import Pull, PullStats
 
 __all__ = [
@@ -54,12 +66,19 @@ __all__ = [
     "CallService",
     "CallStatus",
     "Caller",
+    "CheckboxField",
     "ContactType",
+    "CustomField",
+    "CustomFields",
+    "DateField",
+    "DateTimeField",
     "DownloadError",
     "ExportCancelled",
     "ExportError",
     "ExportTimeout",
     "ExternalNumber",
+    "FieldSpec",
+    "FieldType",
     "Flag",
     "NotFoundError",
     "Note",
@@ -68,6 +87,7 @@ __all__ = [
     "NoteOrganisation",
     "NotePerson",
     "NoteUser",
+    "NumberField",
     "PermissionDeniedError",
     "Pull",
     "PullStats",
@@ -75,8 +95,10 @@ __all__ = [
     "Receiver",
     "ResponseError",
     "RetryPolicy",
+    "SelectField",
     "ServerError",
     "TalkStatus",
+    "TextField",
     "Timeouts",
     "TransportError",
     "UserTalk",

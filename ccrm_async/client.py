@@ -14,6 +14,7 @@ import cattrs
 from ._core.dates import DateLike, date_range
 from .config import RetryPolicy, Secret, Timeouts
 from .converter import LENIENT
+from .custom_fields import CustomFields
 from .models import CallRecord, Note
 from .pagination import OrderedWindow, Page, Pull, PullStats, paginate
 from .parsing import parse_page
@@ -108,6 +109,7 @@ class CCRMClient:
             retry_policy=retry,
             clock=_clock,
         )
+        self.custom_fields = CustomFields(self._transport, converter=self._converter)
 
     def __repr__(self) -> str:
         return (

@@ -17,7 +17,9 @@ The quirks absorbed here, all seen in the vendor's documentation:
 - numbers sent as strings and strings as numbers (``numberNotFormatted``);
 - booleans as ``0``/``1``, ``"0"``/``"1"`` or ``true``/``false``;
 - lists sent as ``{}`` when empty (``files``), or as objects keyed by index;
-- an empty string where a date-time is optional.
+- an empty string where a date-time is optional;
+- custom fields: ``minLenght``/``maxLenght`` beside ``minLength``/``maxLength``,
+  ``canDelete`` as 0/1, unknown field types kept (see the custom-fields section).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._core.dates import format_datetime, parse_datetime
-from .models import calls, notes
+from .errors import ValidationError
+from .models import calls, custom_fields, notes
 from .models._enum import WireEnum
 
 __all__ = ["LENIENT", "STRICT", "make_converter", "to_camel"]
@@ -216,6 +219,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
 
     for cls in _MODELS:
         _register_model(conv, cls, strict=strict)
+    _register_custom_fields(conv, strict=strict)
     return conv
 
 
@@ -268,6 +272,168 @@ def _register_model(conv: cattrs.Converter, cls: type, *, strict: bool) -> None:
         cls,
         make_dict_unstructure_fn(cls, conv, **overrides),  # type: ignore[arg-type]
     )
+
+
+# =========================================================================================
+# Custom fields (seed 001)
+#
+# Specs go out as the seed's request examples: ``type``, ``name``, ``required``,
+# ``contactType``, then the type's parameters (``isLink``, ``isMultiline``,
+# ``minLength``, ``maxLength`` / ``minValue``, ``maxValue`` / ``isMultiple``,
+# ``options``). The request tables spell ``minLenght``/``maxLenght``; the examples,
+# which we follow, ``minLength``/``maxLength``. Both are accepted when reading.
+#
+# A list entry is ``{"uuid", "type", "param": {...}, "canDelete": 0/1}``; ``param``
+# repeats ``type`` and sometimes ``uuid``. The empty ``{}`` entries the API can
+# return are skipped by the caller (``ccrm_async.custom_fields``), not here. A spec
+# read from the server is built without the input rules (see ``_read_spec``), and
+# an unknown type is kept with ``spec=None`` and its parameters in ``extra``.
+# =========================================================================================
+
+# Spec attribute -> wire key, per spec class, in the seed examples' order.
+_SPEC_PARAMS: dict[type, dict[str, str]] = {
+    custom_fields.TextField: {
+        "link": "isLink",
+        "multiline": "isMultiline",
+        "min_length": "minLength",
+        "max_length": "maxLength",
+    },
+    custom_fields.NumberField: {"min_value": "minValue", "max_value": "maxValue"},
+    custom_fields.SelectField: {"multiple": "isMultiple", "options": "options"},
+    custom_fields.CheckboxField: {},
+    custom_fields.DateField: {},
+    custom_fields.DateTimeField: {},
+}
+
+# Wire key -> the spelling we send, for the request tables' typos.
+_PARAM_ALIASES = {"minLenght": "minLength", "maxLenght": "maxLength"}
+
+# Keys of ``param`` that every type has; ``uuid`` repeats the entry's own.
+_COMMON_PARAMS = frozenset({"type", "name", "required", "contactType", "uuid"})
+_ENTRY_KEYS = frozenset({"uuid", "type", "param", "canDelete"})
+
+
+def _read_options(value: Any, _: type) -> tuple[str, ...]:
+    return tuple(_to_str(item, str) for item in _items(value))
+
+
+# How each spec parameter is read from the wire.
+_PARAM_READERS: dict[str, Callable[[Any, type], Any]] = {
+    "link": _to_bool,
+    "multiline": _to_bool,
+    "multiple": _to_bool,
+    "min_length": _to_int,
+    "max_length": _to_int,
+    "min_value": _to_number,
+    "max_value": _to_number,
+    "options": _read_options,
+}
+
+
+def _unstructure_spec(spec: custom_fields.FieldSpec) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": spec.field_type.value,
+        "name": spec.name,
+        "required": spec.required,
+        "contactType": list(spec.contact_types),
+    }
+    for attribute, wire in _SPEC_PARAMS[type(spec)].items():
+        value = getattr(spec, attribute)
+        body[wire] = list(value) if isinstance(value, tuple) else value
+    return body
+
+
+def _dealias(param: dict[str, Any]) -> dict[str, Any]:
+    if _PARAM_ALIASES.keys().isdisjoint(param):
+        return param
+    param = dict(param)
+    for alias, documented in _PARAM_ALIASES.items():
+        if alias in param:
+            param.setdefault(documented, param.pop(alias))
+    return param
+
+
+def _read_spec(
+    cls: type[custom_fields.FieldSpec],
+    common: dict[str, Any],
+    param: dict[str, Any],
+    *,
+    strict: bool,
+) -> custom_fields.FieldSpec:
+    kwargs = dict(common)
+    for attribute, wire in _SPEC_PARAMS[cls].items():
+        if wire in param:
+            kwargs[attribute] = _PARAM_READERS[attribute](param[wire], object)
+    try:
+        return cls(**kwargs)
+    except ValidationError as exc:
+        if strict:
+            raise ValueError(f"a {cls.__name__} breaks a rule: {exc.message}") from None
+    # The server's field is what it is, even when it breaks the rules we apply to
+    # input (say, a contact type this version does not know): keep it as sent.
+    # attrs' switch is process-wide; nothing awaits in between, and the client
+    # re-checks every spec with validate_spec() before sending it anyway.
+    with attrs.validators.disabled():
+        return cls(**kwargs)
+
+
+def _structure_custom_field(
+    conv: cattrs.Converter, item: Any, *, strict: bool
+) -> custom_fields.CustomField:
+    if not isinstance(item, dict):
+        raise ValueError(f"a custom field is a {type(item).__name__}, not an object")
+    raw_param = item.get("param")
+    param = _dealias(raw_param) if isinstance(raw_param, dict) else {}
+    field_type = conv.structure(item.get("type") or param["type"], custom_fields.FieldType)
+    uuid = item.get("uuid") or param["uuid"]
+    cls = custom_fields.SPEC_CLASSES.get(field_type)
+    known = _COMMON_PARAMS.union(_SPEC_PARAMS[cls].values()) if cls else _COMMON_PARAMS
+    extra = {key: value for key, value in param.items() if key not in known}
+    if strict and ((extra and cls) or not _ENTRY_KEYS.issuperset(item)):
+        unknown = sorted(set(extra) | (set(item) - _ENTRY_KEYS))
+        raise ValueError(f"unknown keys in a custom field: {', '.join(unknown)}")
+    common: dict[str, Any] = {
+        "name": _to_str(param.get("name", ""), str),
+        "contact_types": tuple(_to_str(t, str) for t in _items(param.get("contactType", ()))),
+        "required": _to_bool(param.get("required", False), bool),
+    }
+    return custom_fields.CustomField(
+        uuid=_to_str(uuid, str),
+        type=field_type,
+        can_delete=_to_bool(item.get("canDelete", False), bool),
+        spec=_read_spec(cls, common, param, strict=strict) if cls else None,
+        extra=extra,
+        **common,
+    )
+
+
+def _unstructure_custom_field(field: custom_fields.CustomField) -> dict[str, Any]:
+    """A listed field as one flat object: uuid, type, name, required, contactType,
+    the type's parameters in wire spelling, unknown parameters, canDelete."""
+    body: dict[str, Any] = {
+        "uuid": field.uuid,
+        "type": field.type.value,
+        "name": field.name,
+        "required": field.required,
+        "contactType": list(field.contact_types),
+    }
+    if field.spec is not None:
+        for attribute, wire in _SPEC_PARAMS[type(field.spec)].items():
+            value = getattr(field.spec, attribute)
+            body[wire] = list(value) if isinstance(value, tuple) else value
+    body.update(field.extra)
+    body["canDelete"] = field.can_delete
+    return body
+
+
+def _register_custom_fields(conv: cattrs.Converter, *, strict: bool) -> None:
+    for cls in _SPEC_PARAMS:
+        conv.register_unstructure_hook(cls, _unstructure_spec)
+    conv.register_structure_hook(
+        custom_fields.CustomField,
+        lambda item, _: _structure_custom_field(conv, item, strict=strict),
+    )
+    conv.register_unstructure_hook(custom_fields.CustomField, _unstructure_custom_field)
 
 
 LENIENT = make_converter()
