@@ -117,6 +117,9 @@ class CCRMClient:
             f"{f', local_addr={self.local_addr!r}' if self.local_addr else ''})"
         )
 
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a CCRMClient cannot be pickled: it holds a session and the API key")
+
     @property
     def base_url(self) -> str:
         return str(self._transport.base_url)

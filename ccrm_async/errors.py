@@ -19,9 +19,9 @@ Every exception the library raises on purpose derives from :class:`CCRMError`::
         └── DownloadError        the export file could not be fetched or kept
 
 Messages never carry the API key, a callback token or the full request URL's
-secrets: the transport translates aiohttp's exceptions here, at the boundary, and
-raises them ``from None`` so that no chained exception (whose ``request_info``
-holds the ``Authorization`` header) reaches a traceback.
+secrets: the transport translates aiohttp's exceptions into these at the
+boundary and raises them unchained, so that no aiohttp exception (whose
+``request_info`` holds the ``Authorization`` header) reaches a traceback.
 """
 
 from __future__ import annotations

@@ -7,12 +7,29 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aioresponses.core
 import pytest
+from aiohttp import ClientResponse
 
 from ccrm_async import CCRMClient, RetryPolicy
 from ccrm_async.testing import CCRMEmulator
 
 SAMPLES = Path(__file__).parent / "samples"
+
+
+class _SentRequest:
+    output_size = 0
+
+
+class _CompatResponse(ClientResponse):
+    """aioresponses 0.7.9 builds responses without the ``stream_writer`` that
+    aiohttp 3.14 requires; supply one that says the request was sent."""
+
+    def __init__(self, *args: Any, stream_writer: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, stream_writer=stream_writer or _SentRequest(), **kwargs)
+
+
+aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[misc]
 
 # Fast retries for tests: same shape as the defaults, milliseconds instead of seconds.
 FAST_RETRY = RetryPolicy(
