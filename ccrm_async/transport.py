@@ -279,6 +279,11 @@ class Transport:
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 trust_env=False,
             )
+            # aiohttp silently re-sends an idempotent request once when a pooled
+            # connection turns out dead; our retry policy (and its counters, and a
+            # DELETE that must not run twice unseen) should own every attempt.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     @property
@@ -305,6 +310,7 @@ class Transport:
         json: Any = None,
         idempotent: bool = True,
         counters: RequestCounters | None = None,
+        route: str | None = None,
     ) -> T:
         """Send a request with retries and return ``parse(body)`` of the 2xx answer.
 
@@ -314,10 +320,14 @@ class Transport:
         ``idempotent=False`` the request is retried only when it cannot have
         reached the server (connection refused, rate-limit 403); otherwise the
         error is raised with ``ambiguous`` set, for the caller to reconcile.
+
+        *route* names the request in logs and errors instead of *path* when the
+        path carries data that must not be logged (an external id, say).
         """
         policy = self.retry_policy
         clock = self.clock
         url = self.base_url.join(URL(path))
+        shown = route or path
         body = orjson.dumps(json) if json is not None else None
         headers = self.auth_headers()
         if body is not None:
@@ -338,15 +348,15 @@ class Transport:
                     method, url, params, body, headers
                 )
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                error = _translate(exc, method, path)
+                error = _translate(exc, method, shown)
             else:
                 retry_after = retry.parse_retry_after(raw_retry_after)
-                log.debug("%s %s -> %d (attempt %d)", method, path, status, attempt)
+                log.debug("%s %s -> %d (attempt %d)", method, shown, status, attempt)
             finally:
                 self.gate.release()
             if status is not None:
                 mapped = self._error_map(
-                    status, payload, method=method, path=path, retry_after=retry_after
+                    status, payload, method=method, path=shown, retry_after=retry_after
                 )
                 if mapped is None:
                     try:
@@ -359,7 +369,7 @@ class Transport:
                         return result
                 error = mapped
             if error.method is None:
-                error.method, error.path = method, path
+                error.method, error.path = method, shown
             if isinstance(error, RateLimitError):
                 if counters is not None:
                     counters.rate_limit_pauses += 1
@@ -376,11 +386,11 @@ class Transport:
                 retry_after=retry_after,
             )
             if delay is None or not self.quota.try_spend():
-                log.debug("%s %s: giving up after %d attempt(s): %s", method, path, attempt, error)
+                log.debug("%s %s: giving up after %d attempt(s): %s", method, shown, attempt, error)
                 raise error
             if counters is not None:
                 counters.retries += 1
-            log.debug("%s %s: retry %d in %.2fs (%s)", method, path, attempt, delay, error)
+            log.debug("%s %s: retry %d in %.2fs (%s)", method, shown, attempt, delay, error)
             await clock.sleep(delay)
 
     async def _send(

@@ -8,14 +8,28 @@ See :class:`CCRMEmulator` and :class:`Faults`.
 """
 
 from ._ccrm import FAULT_NAMES, RATE_LIMIT_BODY, CCRMEmulator, Faults, LoggedRequest
+from ._custom_fields import SEED_CUSTOM_FIELDS, CustomFieldStore
 from ._data import CallDataset, draft_js
+from ._exports import ContactFactory, EmulatedExport, ExportArea, ExportFaults
+from ._intum import INTUM_FAULT_NAMES, INTUM_ROUTES, IntumEmulator, IntumFaults, IntumRequest
 
 __all__ = [
     "FAULT_NAMES",
+    "INTUM_FAULT_NAMES",
+    "INTUM_ROUTES",
     "RATE_LIMIT_BODY",
+    "SEED_CUSTOM_FIELDS",
     "CCRMEmulator",
     "CallDataset",
+    "ContactFactory",
+    "CustomFieldStore",
+    "EmulatedExport",
+    "ExportArea",
+    "ExportFaults",
     "Faults",
+    "IntumEmulator",
+    "IntumFaults",
+    "IntumRequest",
     "LoggedRequest",
     "draft_js",
 ]
