@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import AsyncIterator
 from functools import partial
-from types import TracebackType
-from typing import Self
 
 import cattrs
 
+from ._client_base import APIClient, resolve_credentials, timeouts
 from ._core.dates import DateLike, date_range
 from .config import RetryPolicy, Secret, Timeouts
 from .converter import LENIENT
@@ -22,22 +19,11 @@ from .transport import Clock, RequestCounters, Transport
 
 __all__ = ["CCRMClient"]
 
-_ACCOUNT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
 CALL_HISTORY_PATH = "/publicApi/callHistory"
 NOTES_PATH = "/publicApi/notes"
 
 
-def _timeouts(timeout: float | Timeouts | None) -> Timeouts:
-    if timeout is None:
-        return Timeouts()
-    if isinstance(timeout, Timeouts):
-        return timeout
-    seconds = float(timeout)
-    return Timeouts(connect=min(10.0, seconds), sock_read=min(60.0, seconds), total=seconds)
-
-
-class CCRMClient:
+class CCRMClient(APIClient):
     """An asyncio client for one CCRM account.
 
     Keywords (all optional but an account or base URL, and a token):
@@ -78,75 +64,27 @@ class CCRMClient:
         converter: cattrs.Converter | None = None,
         _clock: Clock | None = None,
     ) -> None:
-        account = account or os.environ.get("CCRM_ACCOUNT") or None
-        base_url = base_url or os.environ.get("CCRM_BASE_URL") or None
-        token = token or os.environ.get("CCRM_TOKEN") or None
-        if base_url is None:
-            if account is None:
-                raise ValueError(
-                    "no CCRM account: pass account= or base_url=, "
-                    "or set CCRM_ACCOUNT or CCRM_BASE_URL"
-                )
-            if not _ACCOUNT.match(account):
-                raise ValueError(f"not a CCRM account name: {account!r}")
-            base_url = f"https://{account}.ccrm.pl"
-        if not token:
-            raise ValueError("no API token: pass token= or set CCRM_TOKEN")
+        credentials = resolve_credentials(
+            account, token, base_url, product="CCRM", env_prefix="CCRM", host="{account}.ccrm.pl"
+        )
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
-        self.account = account
+        self.account = credentials.account
         self.concurrency = concurrency
         self.lookahead = lookahead if lookahead is not None else concurrency + 2
         self._converter = converter or LENIENT
         self._transport = Transport(
-            base_url,
-            Secret(token),
+            credentials.base_url,
+            Secret(credentials.token),
             concurrency=concurrency,
             max_rps=max_rps,
             local_addr=local_addr,
             proxy=proxy,
-            timeouts=_timeouts(timeout),
+            timeouts=timeouts(timeout),
             retry_policy=retry,
             clock=_clock,
         )
         self.custom_fields = CustomFields(self._transport, converter=self._converter)
-
-    def __repr__(self) -> str:
-        return (
-            f"CCRMClient(base_url={self.base_url!r}, concurrency={self.concurrency}"
-            f"{f', local_addr={self.local_addr!r}' if self.local_addr else ''})"
-        )
-
-    def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("a CCRMClient cannot be pickled: it holds a session and the API key")
-
-    @property
-    def base_url(self) -> str:
-        return str(self._transport.base_url)
-
-    @property
-    def local_addr(self) -> str | None:
-        return self._transport.local_addr
-
-    @property
-    def transport(self) -> Transport:
-        """The HTTP layer: session, connector, request gate. For extensions."""
-        return self._transport
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the session and its connections."""
-        await self._transport.close()
 
     # -- call history ------------------------------------------------------
 

@@ -10,13 +10,10 @@ the server. See :meth:`Deals.create`.
 from __future__ import annotations
 
 import logging
-import os
-import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
-from ..client import _timeouts
+from .._client_base import APIClient, resolve_credentials, timeouts
 from ..config import RetryPolicy, Secret, Timeouts
 from ..errors import CCRMError, NotFoundError, ResponseError, ValidationError
 from ..pagination import Pull, PullStats
@@ -38,8 +35,6 @@ log = logging.getLogger("ccrm_async.intum")
 
 #: The app code this library files external ids under unless told otherwise.
 DEFAULT_APP_CODE: Final = "ccrm_async"
-
-_ACCOUNT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def _ignore_body(body: bytes) -> None:
@@ -209,7 +204,7 @@ class Deals:
         await self._transport.request("DELETE", path, _ignore_body)
 
 
-class IntumClient:
+class IntumClient(APIClient):
     """An asyncio client for one intum CRM account.
 
     Keywords (all optional but an account or base URL, and a token):
@@ -251,37 +246,31 @@ class IntumClient:
         retry: RetryPolicy | None = None,
         _clock: Clock | None = None,
     ) -> None:
-        account = account or os.environ.get("INTUM_ACCOUNT") or None
-        base_url = base_url or os.environ.get("INTUM_BASE_URL") or None
-        token = token or os.environ.get("INTUM_TOKEN") or None
-        if base_url is None:
-            if account is None:
-                raise ValueError(
-                    "no intum account: pass account= or base_url=, "
-                    "or set INTUM_ACCOUNT or INTUM_BASE_URL"
-                )
-            if not _ACCOUNT.match(account):
-                raise ValueError(f"not an intum account name: {account!r}")
-            base_url = f"https://{account}.intum.com"
-        if not token:
-            raise ValueError("no API token: pass token= or set INTUM_TOKEN")
+        credentials = resolve_credentials(
+            account,
+            token,
+            base_url,
+            product="intum",
+            env_prefix="INTUM",
+            host="{account}.intum.com",
+        )
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
         try:
             validate_app_code(app_code)
         except ValidationError as exc:
             raise ValueError(str(exc)) from None
-        self.account = account
+        self.account = credentials.account
         self.app_code = app_code
         self.concurrency = concurrency
         self._transport = Transport(
-            base_url,
-            Secret(token),
+            credentials.base_url,
+            Secret(credentials.token),
             concurrency=concurrency,
             max_rps=max_rps,
             local_addr=local_addr,
             proxy=proxy,
-            timeouts=_timeouts(timeout),
+            timeouts=timeouts(timeout),
             retry_policy=retry,
             error_map=_wire.error_for_status,
             clock=_clock,
@@ -289,36 +278,8 @@ class IntumClient:
         self.deals = Deals(self._transport, app_code)
 
     def __repr__(self) -> str:
+        local = f", local_addr={self.local_addr!r}" if self.local_addr else ""
         return (
             f"IntumClient(base_url={self.base_url!r}, app_code={self.app_code!r}, "
-            f"concurrency={self.concurrency}"
-            f"{f', local_addr={self.local_addr!r}' if self.local_addr else ''})"
+            f"concurrency={self.concurrency}{local})"
         )
-
-    @property
-    def base_url(self) -> str:
-        return str(self._transport.base_url)
-
-    @property
-    def local_addr(self) -> str | None:
-        return self._transport.local_addr
-
-    @property
-    def transport(self) -> Transport:
-        """The HTTP layer: session, connector, request gate. For extensions."""
-        return self._transport
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the session and its connections."""
-        await self._transport.close()
