@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Protocol, TypeVar
 
 import cattrs
 
@@ -21,6 +22,18 @@ __all__ = ["CCRMClient"]
 
 CALL_HISTORY_PATH = "/publicApi/callHistory"
 NOTES_PATH = "/publicApi/notes"
+
+
+class _HasUUID(Protocol):
+    @property
+    def uuid(self) -> str: ...
+
+
+R = TypeVar("R", bound=_HasUUID)
+
+
+def _uuid(record: _HasUUID) -> str:
+    return record.uuid
 
 
 class CCRMClient(APIClient):
@@ -100,22 +113,41 @@ class CCRMClient(APIClient):
         stats = PullStats()
         return Pull(self._calls(date_range(date_from, date_to), stats), stats)
 
-    def _calls(self, wire_range: tuple[str, str], stats: PullStats) -> AsyncIterator[CallRecord]:
-        date_from, date_to = wire_range
+    def _paged(
+        self,
+        path: str,
+        cls: type[R],
+        params: dict[str, str],
+        *,
+        stats: PullStats,
+        counters: RequestCounters,
+        lookahead: int,
+    ) -> AsyncIterator[R]:
+        """Every record of a paged GET endpoint, through the one pagination engine."""
 
-        async def fetch(number: int) -> Page[CallRecord]:
-            params = {"dateFrom": date_from, "dateTo": date_to}
-            if number > 1:
-                params["page"] = str(number)
+        async def fetch(number: int) -> Page[R]:
+            query = {**params, "page": str(number)} if number > 1 else params
             return await self._transport.request(
                 "GET",
-                CALL_HISTORY_PATH,
-                partial(parse_page, cls=CallRecord, number=number, converter=self._converter),
-                params=params,
-                counters=stats,
+                path,
+                partial(parse_page, cls=cls, number=number, converter=self._converter),
+                params=query,
+                counters=counters,
             )
 
-        return paginate(fetch, key=_uuid, stats=stats, lookahead=self.lookahead)
+        return paginate(fetch, key=_uuid, stats=stats, lookahead=lookahead)
+
+    def _calls(self, wire_range: tuple[str, str], stats: PullStats) -> AsyncIterator[CallRecord]:
+        date_from, date_to = wire_range
+        params = {"dateFrom": date_from, "dateTo": date_to}
+        return self._paged(
+            CALL_HISTORY_PATH,
+            CallRecord,
+            params,
+            stats=stats,
+            counters=stats,
+            lookahead=self.lookahead,
+        )
 
     async def notes(self, call_uuid: str) -> list[Note]:
         """The notes of one contact-history event, in the API's order."""
@@ -124,19 +156,14 @@ class CCRMClient(APIClient):
     def _notes(self, call_uuid: str, counters: RequestCounters) -> AsyncIterator[Note]:
         # Notes have their own page bookkeeping; requests and retries are
         # counted on the caller's counters (a pull's stats).
-        async def fetch(number: int) -> Page[Note]:
-            params = {"callHistory": call_uuid}
-            if number > 1:
-                params["page"] = str(number)
-            return await self._transport.request(
-                "GET",
-                NOTES_PATH,
-                partial(parse_page, cls=Note, number=number, converter=self._converter),
-                params=params,
-                counters=counters,
-            )
-
-        return paginate(fetch, key=_uuid, stats=PullStats(), lookahead=1)
+        return self._paged(
+            NOTES_PATH,
+            Note,
+            {"callHistory": call_uuid},
+            stats=PullStats(),
+            counters=counters,
+            lookahead=1,
+        )
 
     def call_history_with_notes(
         self, date_from: DateLike, date_to: DateLike, *, window: int = 1000
@@ -167,7 +194,7 @@ class CCRMClient(APIClient):
                 while pending.full or pending.head_done():
                     yield await pending.next()
                 if call.has_notes:
-                    pending.submit(with_notes(call))
+                    pending.submit(with_notes, call)
                 else:
                     pending.submit_result((call, []))
             while len(pending):
@@ -177,7 +204,3 @@ class CCRMClient(APIClient):
             aclose = getattr(calls, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-
-def _uuid(record: CallRecord | Note) -> str:
-    return record.uuid

@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -137,14 +137,29 @@ class OrderedWindow(Generic[R]):
     def full(self) -> bool:
         return len(self._tasks) >= self.size
 
-    def submit(self, coro: Coroutine[Any, Any, R]) -> None:
-        """Start *coro* as a task; its result comes out after those before it."""
+    def submit(self, work: Callable[..., Awaitable[R]], *args: Any) -> None:
+        """Start ``work(*args)`` as a task; its result comes out after those before it."""
         if self._failure is not None:
-            coro.close()
             raise self._failure
-        task = asyncio.ensure_future(coro)
-        task.add_done_callback(self._on_done)
-        self._tasks.append(task)
+        self._tasks.append(asyncio.ensure_future(self._guard(work, args)))
+
+    async def _guard(self, work: Callable[..., Awaitable[R]], args: tuple[Any, ...]) -> R:
+        # Cancel the siblings in the same step the error happens, not a loop
+        # iteration later from a done callback: no sibling gets to send another
+        # request after a fatal answer. (The work's coroutine is created here, so
+        # a task cancelled before it ever ran leaves no un-awaited coroutine.)
+        try:
+            return await work(*args)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            if self._failure is None:
+                self._failure = error
+                current = asyncio.current_task()
+                for other in self._tasks:
+                    if other is not current:
+                        other.cancel()
+            raise
 
     def submit_result(self, value: R) -> None:
         """Queue a value that needs no work, in order with the tasks."""
@@ -155,16 +170,6 @@ class OrderedWindow(Generic[R]):
     def head_done(self) -> bool:
         """True when ``next`` would return without waiting."""
         return bool(self._tasks) and self._tasks[0].done()
-
-    def _on_done(self, task: asyncio.Future[R]) -> None:
-        if task.cancelled() or self._failure is not None:
-            return
-        error = task.exception()
-        if error is not None:
-            self._failure = error
-            for other in self._tasks:
-                if other is not task:
-                    other.cancel()
 
     async def next(self) -> R:
         head = self._tasks[0]
@@ -229,7 +234,7 @@ async def paginate(
             # works while the consumer does.
             while not window.full and last_requested < planned:
                 last_requested += 1
-                window.submit(fetch_page(last_requested))
+                window.submit(fetch_page, last_requested)
             for record in fresh:
                 stats.records += 1
                 yield record
