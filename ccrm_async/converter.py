@@ -141,6 +141,18 @@ def _to_str(value: Any, _: type) -> str:
     raise ValueError(f"not a string: {value!r}")
 
 
+def _optional_str(value: Any, _: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    return _to_str(value, str)
+
+
+def _optional_int(value: Any, _: Any) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    return _to_int(value, int)
+
+
 def _to_datetime(value: Any, _: type) -> datetime:
     if isinstance(value, datetime):
         return value
@@ -205,13 +217,18 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
 
     conv.register_structure_hook_factory(_is_optional, optional_hook_factory)
     conv.register_structure_hook(datetime | None, _optional_datetime)
+    # The most common field types get one flat function each: the hot path.
+    conv.register_structure_hook(str | None, _optional_str)
+    conv.register_structure_hook(int | None, _optional_int)
 
     def tuple_hook_factory(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
         item_hook = conv.get_structure_hook(get_args(tp)[0])
         item_type = get_args(tp)[0]
 
         def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
-            return tuple(item_hook(item, item_type) for item in _items(value))
+            if not value:
+                return ()  # [] and {} alike
+            return tuple([item_hook(item, item_type) for item in _items(value)])
 
         return structure_tuple
 
