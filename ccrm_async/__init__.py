@@ -25,6 +25,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .exports import ExportFormat, ExportJob, ExportReceiver, ExportResult, ExportStatus
 from .models import (
     CallDirection,
     Caller,
@@ -75,6 +76,11 @@ __all__ = [
     "DownloadError",
     "ExportCancelled",
     "ExportError",
+    "ExportFormat",
+    "ExportJob",
+    "ExportReceiver",
+    "ExportResult",
+    "ExportStatus",
     "ExportTimeout",
     "ExternalNumber",
     "FieldSpec",

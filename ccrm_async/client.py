@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterable
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -13,6 +14,7 @@ from ._core.dates import DateLike, date_range
 from .config import RetryPolicy, Secret, Timeouts
 from .converter import LENIENT
 from .custom_fields import CustomFields
+from .exports import ExportJob, ExportReceiver, start_export
 from .models import CallRecord, Note
 from .pagination import OrderedWindow, Page, Pull, PullStats, paginate
 from .parsing import parse_page
@@ -204,3 +206,40 @@ class CCRMClient(APIClient):
             aclose = getattr(calls, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    # -- exports -------------------------------------------------------------
+
+    async def export_people(
+        self,
+        columns: Iterable[str],
+        *,
+        receiver: ExportReceiver,
+        timeout: float = 1800.0,  # noqa: ASYNC109 - the job's deadline, not this call's
+        path: str | os.PathLike[str] | None = None,
+    ) -> ExportJob:
+        """Ask CCRM for a people export; ``await`` the returned job for the file.
+
+        *columns* are checked first against the documented people columns (and
+        ``customFields.<uuid>``): an unknown one raises
+        :class:`~ccrm_async.ValidationError` listing the allowed ones. The
+        callback goes to *receiver*; without it within *timeout* seconds
+        (1800) the job fails with :class:`~ccrm_async.ExportTimeout`. The file
+        is saved to *path*, or in the receiver's directory.
+        """
+        return await start_export(
+            self, "people", columns, receiver=receiver, timeout=timeout, path=path
+        )
+
+    async def export_organisations(
+        self,
+        columns: Iterable[str],
+        *,
+        receiver: ExportReceiver,
+        timeout: float = 1800.0,  # noqa: ASYNC109 - the job's deadline, not this call's
+        path: str | os.PathLike[str] | None = None,
+    ) -> ExportJob:
+        """Ask CCRM for an organisations export; see :meth:`export_people`
+        (the organisation columns differ: ``name``, ``nip``, ``people``, ...)."""
+        return await start_export(
+            self, "organisations", columns, receiver=receiver, timeout=timeout, path=path
+        )

@@ -162,6 +162,9 @@ class CCRMEmulator:
         self.app = web.Application(middlewares=[self._middleware])
         self.app.router.add_get("/publicApi/callHistory", self._call_history)
         self.app.router.add_get("/publicApi/notes", self._notes)
+        from ._exports import ExportArea  # here: _exports refers back to this module
+
+        self.exports = ExportArea(self, seed=seed)
         self.custom_fields = CustomFieldStore(seed=seed)
         self.add_routes(self.custom_fields.routes())
 

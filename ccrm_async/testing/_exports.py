@@ -1,0 +1,572 @@
+"""The export area of the fake CCRM: export requests, the ``pushUrl`` callback,
+downloads served only to the requesting IP.
+
+``POST /publicApi/people/export`` (or ``organisations``) with ``{"columns": [...],
+"pushUrl": "..."}`` is answered ``{"success": true, "data": "OK"}``; the file is
+generated from the columns (synthetic contacts derived from the emulator's
+seed: no real person's data), and after ``callback_delay`` seconds the emulator
+POSTs ``{"url": "<emulator>/api/storage/download/<id>"}`` to ``pushUrl`` for
+real. ``GET /api/storage/download/<id>`` needs the Bearer key like every route,
+and is answered 403 to any IP but the one that asked for the export.
+:class:`ExportFaults` switches on late, repeated, forged or missing callbacks,
+expired links, failing, slow, cut-off or redirected downloads, other file
+formats, and a large-file mode for benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import math
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import attrs
+import orjson
+from aiohttp import web
+from yarl import URL
+
+from .._core.export_columns import allowed_columns, is_custom_field
+
+if TYPE_CHECKING:
+    from ._ccrm import CCRMEmulator
+
+__all__ = ["ContactFactory", "EmulatedExport", "ExportArea", "ExportFaults"]
+
+DOWNLOAD_PREFIX = "/api/storage/download/"
+EXPORT_OK = {"success": True, "data": "OK", "otherData": {}, "message": "OK"}
+_CHUNK = 1 << 18
+_MAX_LINKS = 3  # at most 3 addresses, and as many linked contacts in a flat file
+_PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
+_ADDRESS_FIELDS = (
+    "name",
+    "street",
+    "city",
+    "postcode",
+    "building_no",
+    "local_no",
+    "voivodeship",
+    "country",
+    "district",
+)
+
+
+@attrs.define
+class ExportFaults:
+    """Switches of the export area; change them at any time.
+
+    - ``callback_delay`` (0 s): wait after the request before calling back; set
+      it above the job's timeout for a *late* callback;
+    - ``deliveries`` (1) and ``concurrent_deliveries`` (1): how many times the
+      callback is POSTed, and how many of those at once (the rest follow one
+      after another);
+    - ``forged``: the callback's ``url`` names another host (127.0.0.9) than the
+      one the export was requested from (which the genuine link names);
+    - ``missing``: no callback at all (the file is still made);
+    - ``unquoted_key``: the body as printed in the seed, ``{ url: "..." }``;
+    - ``link_ttl`` (none): seconds a link works after the callback; 0 = expired;
+    - ``download_failures`` (0): the first N requests for each file get 503;
+    - ``download_delay`` (0 s) before answering, ``download_rate`` (none) in
+      bytes per second, ``download_hang``: headers and the first half of the
+      file (at most 256 KiB), then silence;
+    - ``truncate_by`` (0): send that many bytes fewer than ``Content-Length``
+      promises, then close the connection cleanly; ``chunked``: no
+      ``Content-Length``;
+    - ``redirect_to``: answer downloads with a 302 to this URL (``{id}`` in it
+      is replaced by the file id); a request whose query has ``redirected`` is
+      served, so a same-origin redirect can be followed;
+    - ``format`` (``"csv"``; ``"csv_comma"``, ``"json"``, ``"xlsx"``),
+      ``encoding`` (``"utf-8-sig"``; ``"utf-8"``, ``"cp1250"``) and ``nested``
+      (``"flat"``: ``addresses.0.city``; ``"json"``: one JSON cell);
+    - ``people`` (40) and ``organisations`` (15): records per file; ``size``
+      (none): large-file mode, the CSV rows repeated to about that many bytes.
+    """
+
+    callback_delay: float = 0.0
+    deliveries: int = 1
+    concurrent_deliveries: int = 1
+    forged: bool = False
+    missing: bool = False
+    unquoted_key: bool = False
+    link_ttl: float | None = None
+    download_failures: int = 0
+    download_delay: float = 0.0
+    download_rate: float | None = None
+    download_hang: bool = False
+    truncate_by: int = 0
+    chunked: bool = False
+    redirect_to: str | None = None
+    format: str = "csv"
+    encoding: str = "utf-8-sig"
+    nested: str = "flat"
+    people: int = 40
+    organisations: int = 15
+    size: int | None = None
+
+
+@attrs.frozen
+class _FileBody:
+    """A file as ``head`` then ``block`` repeated ``repeat`` times (large files
+    are never held whole)."""
+
+    head: bytes
+    block: bytes = b""
+    repeat: int = 0
+    content_type: str = "text/csv"
+    extension: str = "csv"
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.block) * self.repeat
+
+    def chunks(self) -> Iterator[bytes]:
+        for start in range(0, len(self.head), _CHUNK):
+            yield self.head[start : start + _CHUNK]
+        if self.repeat and self.block:
+            per = max(1, _CHUNK // len(self.block))
+            full, rest = divmod(self.repeat, per)
+            group = self.block * per
+            for _ in range(full):
+                yield group
+            if rest:
+                yield self.block * rest
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+@attrs.define
+class EmulatedExport:
+    """One export request as the emulator saw it. ``callbacks`` holds the HTTP
+    status of each callback delivery (``None`` when it failed to connect);
+    ``downloads`` the ``(remote, status)`` of each download request."""
+
+    id: str
+    kind: str
+    columns: list[str]
+    push_url: str
+    remote: str | None
+    requested_at: float
+    origin: str = ""
+    body: _FileBody | None = None
+    ready_at: float | None = None
+    callbacks: list[int | None] = attrs.field(factory=list)
+    downloads: list[tuple[str | None, int]] = attrs.field(factory=list)
+
+    @property
+    def download_url_path(self) -> str:
+        return f"{DOWNLOAD_PREFIX}{self.id}"
+
+
+class ContactFactory:
+    """Synthetic people and organisations in the export's wire form, the same
+    for the same seed. Names are from a short made-up list, numbers in the
+    +48 500.. range, e-mails at example.com; PESELs are 11 digits that fail
+    the checksum on purpose."""
+
+    _FIRST = ("Adam", "Ewa", "Piotr", "Zofia", "Marek", "Hanna", "Tomasz", "Alicja")
+    _LAST = ("Testowy", "Przykładowa", "Próbny", "Wzorcowa", "Fikcyjny", "Zmyślona")
+    _ORGS = ("Demo", "Przykład", "Test-Bud", "Wzór", "Fikcja")
+    _CITIES = ("Łódź", "Kraków", "Gdańsk", "Poznań", "Wrocław")
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def _rng(self, kind: str) -> random.Random:
+        return random.Random(f"{self.seed}:{kind}")
+
+    @staticmethod
+    def _uuid(rng: random.Random) -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def _contacts(self, rng: random.Random, record: dict[str, Any], i: int) -> None:
+        for n in range(1, 4):
+            if n == 1 or rng.random() < 0.4:
+                prefix, middle = rng.randint(500, 799), rng.randint(100, 999)
+                record[f"phone{n}"] = f"+48 {prefix} {middle} {i % 1000:03d}"
+                record[f"phone{n}Name"] = ("komórka", "praca", "dom")[n - 1]
+            if n == 1 or rng.random() < 0.3:
+                record[f"email{n}"] = f"kontakt{i}.{n}@example.com"
+                record[f"email{n}Name"] = ("główny", "praca", "prywatny")[n - 1]
+
+    def _addresses(self, rng: random.Random) -> list[dict[str, Any]]:
+        result = []
+        for n in range(rng.randint(0, _MAX_LINKS)):
+            result.append(
+                {
+                    "name": ("siedziba", "korespondencyjny", "inny")[n],
+                    "street": f"ul. Przykładowa {rng.randint(1, 99)}",
+                    "city": rng.choice(self._CITIES),
+                    "postcode": f"{rng.randint(10, 99)}-{rng.randint(100, 999)}",
+                    "building_no": str(rng.randint(1, 120)),
+                    "local_no": str(rng.randint(1, 40)) if rng.random() < 0.5 else None,
+                    "voivodeship": "łódzkie",
+                    "country": "Polska",
+                    "district": None,
+                }
+            )
+        return result
+
+    def _supervisors(self, rng: random.Random) -> list[dict[str, Any]]:
+        return [
+            {"user": self._uuid(rng), "role": "manager" if n == 0 else "watcher"}
+            for n in range(rng.randint(0, 2))
+        ]
+
+    def organisations(self, count: int) -> list[dict[str, Any]]:
+        rng = self._rng("organisations")
+        result = []
+        for i in range(count):
+            record: dict[str, Any] = {
+                "uuid": self._uuid(rng),
+                "name": f"{rng.choice(self._ORGS)} {i} sp. z o.o.",
+                "description": "Organizacja testowa" if rng.random() < 0.5 else None,
+                "nip": f"{rng.randint(100, 999)}{rng.randint(1000000, 9999999)}",
+                "regon": f"{rng.randint(100000000, 999999999)}",
+                "registry": rng.choice(("KRS", "CEIDG", "REGON")),
+                "addresses": self._addresses(rng),
+                "people": [self._uuid(rng) for _ in range(rng.randint(0, 2))],
+                "supervisors": self._supervisors(rng),
+            }
+            self._contacts(rng, record, i)
+            result.append(record)
+        return result
+
+    def people(self, count: int) -> list[dict[str, Any]]:
+        rng = self._rng("people")
+        orgs = [o["uuid"] for o in self.organisations(5)]
+        result = []
+        for i in range(count):
+            digits = f"{rng.randint(0, 9999999999):010d}"
+            weighted = sum(int(d) * w for d, w in zip(digits, _PESEL_WEIGHTS, strict=True))
+            wrong_check = ((10 - weighted % 10) % 10 + 1) % 10  # never a valid PESEL
+            record: dict[str, Any] = {
+                "uuid": self._uuid(rng),
+                "firstName": rng.choice(self._FIRST),
+                "middleName": rng.choice(self._FIRST) if rng.random() < 0.2 else None,
+                "lastName": rng.choice(self._LAST),
+                "pesel": f"{digits}{wrong_check}",
+                "description": 'Kontakt testowy; "cytat", przecinek' if i % 7 == 0 else None,
+                "idDocType": "dowód osobisty" if rng.random() < 0.5 else None,
+                "idDocNumber": f"ABC{rng.randint(100000, 999999)}" if rng.random() < 0.5 else None,
+                "idDocIssuer": None,
+                "addresses": self._addresses(rng),
+                "organisations": rng.sample(orgs, rng.randint(0, 2)),
+                "supervisors": self._supervisors(rng),
+            }
+            self._contacts(rng, record, i)
+            result.append(record)
+        return result
+
+
+def _custom_value(record: dict[str, Any], field_uuid: str) -> str | None:
+    digest = sum(ord(c) for c in record["uuid"] + field_uuid)
+    return None if digest % 5 == 0 else f"wartość {digest % 97}"
+
+
+def _flat_header(columns: list[str], records: list[dict[str, Any]]) -> list[str]:
+    header: list[str] = []
+    for column in columns:
+        if column == "addresses":
+            header += [f"addresses.{i}.{f}" for i in range(_MAX_LINKS) for f in _ADDRESS_FIELDS]
+        elif column in ("organisations", "people"):
+            header += [f"{column}.{i}" for i in range(_MAX_LINKS)]
+        elif column == "supervisors":
+            count = max((len(r.get("supervisors", [])) for r in records), default=0)
+            header += [
+                f"supervisors.{i}.{field}"
+                for i in range(max(count, 1))
+                for field in ("user", "role")
+            ]
+        else:
+            header.append(column)
+    return header
+
+
+def _flat_cell(record: dict[str, Any], header: str) -> Any:
+    if is_custom_field(header):
+        return _custom_value(record, header.partition(".")[2])
+    parts = header.split(".")
+    if len(parts) == 1:
+        return record.get(header)
+    items = record.get(parts[0]) or []
+    index = int(parts[1])
+    if index >= len(items):
+        return None
+    item = items[index]
+    return item.get(parts[2]) if len(parts) == 3 else item
+
+
+def _json_cell(record: dict[str, Any], column: str) -> Any:
+    if is_custom_field(column):
+        return _custom_value(record, column.partition(".")[2])
+    value = record.get(column)
+    if isinstance(value, list):
+        return orjson.dumps(value).decode() if value else None
+    return value
+
+
+def _csv_bytes(rows: list[list[Any]], delimiter: str, encoding: str) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerows([["" if c is None else c for c in row] for row in rows])
+    return buffer.getvalue().encode("utf-8" if encoding == "utf-8-sig" else encoding, "replace")
+
+
+def render_export(
+    kind: str, columns: list[str], faults: ExportFaults, records: list[dict[str, Any]]
+) -> _FileBody:
+    """The file an export of *columns* of *records* gives under *faults*."""
+    if faults.format == "json":
+        items = []
+        for record in records:
+            item: dict[str, Any] = {}
+            for column in columns:
+                if is_custom_field(column):
+                    field = column.partition(".")[2]
+                    item.setdefault("customFields", {})[field] = _custom_value(record, field)
+                else:
+                    item[column] = record.get(column)
+            items.append(item)
+        return _FileBody(orjson.dumps(items), content_type="application/json", extension="json")
+    if faults.nested == "json":
+        header = list(columns)
+        rows = [[_json_cell(r, c) for c in columns] for r in records]
+    else:
+        header = _flat_header(columns, records)
+        rows = [[_flat_cell(r, h) for h in header] for r in records]
+    if faults.format == "xlsx":
+        return _xlsx(header, rows)
+    delimiter = "," if faults.format == "csv_comma" else ";"
+    bom = b"\xef\xbb\xbf" if faults.encoding == "utf-8-sig" else b""
+    head = bom + _csv_bytes([header], delimiter, faults.encoding)
+    block = _csv_bytes(rows, delimiter, faults.encoding)
+    if faults.size is not None and block:
+        repeat = max(1, math.ceil((faults.size - len(head)) / len(block)))
+        return _FileBody(head, block, repeat)
+    return _FileBody(head + block)
+
+
+def _xlsx(header: list[str], rows: list[list[Any]]) -> _FileBody:
+    import openpyxl  # type: ignore[import-untyped]  # the optional extra "xlsx"
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet("export")
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return _FileBody(
+        buffer.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        extension="xlsx",
+    )
+
+
+class ExportArea:
+    """The export endpoints of one :class:`CCRMEmulator`; see the module docstring.
+
+    ``faults`` holds the switches, ``exports`` every request by file id.
+    """
+
+    def __init__(self, emulator: CCRMEmulator, *, seed: int = 0) -> None:
+        self._emulator = emulator
+        self.faults = ExportFaults()
+        self.factory = ContactFactory(seed)
+        self.exports: dict[str, EmulatedExport] = {}
+        self._records: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        emulator.add_routes(
+            [
+                web.post("/publicApi/people/export", self._export_people),
+                web.post("/publicApi/organisations/export", self._export_organisations),
+                web.get(DOWNLOAD_PREFIX + "{file_id}", self._download),
+            ]
+        )
+        emulator.app.on_shutdown.append(self._shutdown)
+
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """The synthetic contacts an export of *kind* draws from (wire form)."""
+        count = self.faults.people if kind == "people" else self.faults.organisations
+        key = (kind, count)
+        if key not in self._records:
+            maker = self.factory.people if kind == "people" else self.factory.organisations
+            self._records[key] = maker(count)
+        return self._records[key]
+
+    def file(self, file_id: str) -> bytes:
+        """The whole file of an export (for tests: compare with the download)."""
+        body = self.exports[file_id].body
+        if body is None:
+            raise KeyError(file_id)
+        return body.data()
+
+    async def _shutdown(self, app: web.Application) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    # -- export requests ---------------------------------------------------------------
+
+    async def _export_people(self, request: web.Request) -> web.Response:
+        return await self._export(request, "people")
+
+    async def _export_organisations(self, request: web.Request) -> web.Response:
+        return await self._export(request, "organisations")
+
+    async def _export(self, request: web.Request, kind: str) -> web.Response:
+        try:
+            payload = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _json({"success": False, "message": "Invalid JSON"}, 400)
+        if not isinstance(payload, dict):
+            return _json({"success": False, "message": "Invalid request"}, 400)
+        columns = payload.get("columns")
+        push_url = payload.get("pushUrl")
+        if not isinstance(columns, list) or not columns:
+            return _json({"success": False, "message": "columns is required"}, 400)
+        allowed = set(allowed_columns(kind))  # type: ignore[arg-type]
+        unknown = [
+            c for c in columns if not isinstance(c, str) or not (c in allowed or is_custom_field(c))
+        ]
+        if unknown:
+            return _json({"success": False, "message": f"Unknown column: {unknown[0]}"}, 400)
+        if not isinstance(push_url, str) or not push_url.startswith(("http://", "https://")):
+            return _json({"success": False, "message": "pushUrl is required"}, 400)
+        if self.faults.format == "xlsx":
+            try:
+                import openpyxl  # noqa: F401
+            except ImportError:
+                return _json({"success": False, "message": "xlsx needs openpyxl"}, 400)
+        export = EmulatedExport(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            columns=list(columns),
+            push_url=push_url,
+            remote=request.remote,
+            requested_at=time.monotonic(),
+            # The link names the host the client called, as the account's would.
+            origin=f"{request.scheme}://{request.host}",
+        )
+        self.exports[export.id] = export
+        task = asyncio.create_task(self._produce(export, attrs.evolve(self.faults)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return _json(EXPORT_OK, 200)
+
+    async def _produce(self, export: EmulatedExport, faults: ExportFaults) -> None:
+        export.body = render_export(export.kind, export.columns, faults, self.records(export.kind))
+        if faults.callback_delay:
+            await asyncio.sleep(faults.callback_delay)
+        export.ready_at = time.monotonic()
+        if faults.missing:
+            return
+        base = URL(export.origin or self._emulator.url)
+        if faults.forged:
+            base = base.with_host("127.0.0.9")
+        url = f"{str(base).rstrip('/')}{export.download_url_path}"
+        body = (
+            f'{{\n\turl: "{url}"\n}}'.encode()
+            if faults.unquoted_key
+            else orjson.dumps({"url": url})
+        )
+        at_once = max(1, min(faults.concurrent_deliveries, faults.deliveries))
+        await asyncio.gather(*(self._deliver(export, body) for _ in range(at_once)))
+        for _ in range(faults.deliveries - at_once):
+            await self._deliver(export, body)
+
+    async def _deliver(self, export: EmulatedExport, body: bytes) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        try:
+            async with self._session.post(
+                export.push_url, data=body, headers={"Content-Type": "application/json"}
+            ) as resp:
+                await resp.read()
+                export.callbacks.append(resp.status)
+        except (aiohttp.ClientError, TimeoutError):
+            export.callbacks.append(None)
+
+    # -- downloads ------------------------------------------------------------------------------
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        export = self.exports.get(request.match_info["file_id"])
+        status = await self._check(request, export)
+        if status is not None:
+            return status
+        assert export is not None and export.body is not None
+        f = self.faults
+        if f.redirect_to is not None and "redirected" not in request.query:
+            export.downloads.append((request.remote, 302))
+            location = f.redirect_to.replace("{id}", export.id)
+            return web.Response(status=302, headers={"Location": location})
+        if f.download_delay:
+            await asyncio.sleep(f.download_delay)
+        body = export.body
+        response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": body.content_type,
+                "Content-Disposition": f'attachment; filename="{_file_name(export, body)}"',
+            },
+        )
+        if not f.chunked:
+            response.content_length = body.size
+        export.downloads.append((request.remote, 200))
+        await response.prepare(request)
+        if f.download_hang:
+            await response.write(body.head[: min(len(body.head) // 2, _CHUNK)])
+            await asyncio.Event().wait()
+        to_send = body.size - f.truncate_by if f.truncate_by else None
+        sent = 0
+        for chunk in body.chunks():
+            if to_send is not None and sent + len(chunk) > to_send:
+                chunk = chunk[: to_send - sent]
+            await response.write(chunk)
+            sent += len(chunk)
+            if f.download_rate:
+                await asyncio.sleep(len(chunk) / f.download_rate)
+            if to_send is not None and sent >= to_send:
+                if request.transport is not None:
+                    request.transport.close()  # a clean close, short of Content-Length
+                return response
+        await response.write_eof()
+        return response
+
+    async def _check(
+        self, request: web.Request, export: EmulatedExport | None
+    ) -> web.Response | None:
+        if export is None or export.ready_at is None:
+            return _json({"success": False, "message": "Not found"}, 404)
+        if request.remote != export.remote:
+            export.downloads.append((request.remote, 403))
+            return _json({"success": False, "message": "Access denied"}, 403)
+        ttl = self.faults.link_ttl
+        if ttl is not None and time.monotonic() - export.ready_at >= ttl:
+            export.downloads.append((request.remote, 404))
+            return _json({"success": False, "message": "File expired"}, 404)
+        failed = sum(1 for _, status in export.downloads if status == 503)
+        if failed < self.faults.download_failures:
+            export.downloads.append((request.remote, 503))
+            return _json({"success": False, "message": "Service Unavailable"}, 503)
+        return None
+
+
+def _file_name(export: EmulatedExport, body: _FileBody) -> str:
+    # As the vendor's UI names its exports: exportPerson-<date>.csv
+    noun = "Person" if export.kind == "people" else "Organisation"
+    return f"export{noun}-2024-01-01.{body.extension}"
+
+
+def _json(payload: Any, status: int) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
