@@ -25,8 +25,8 @@ import time
 
 import aiohttp
 import orjson
-
 from _common import TOKEN, emulator_process, rss_mib
+
 from ccrm_async import CallRecord, CCRMClient
 from ccrm_async.converter import LENIENT
 
@@ -51,7 +51,9 @@ async def bare_pull(url: str, concurrency: int) -> tuple[int, float]:
         started = time.perf_counter()
 
         async def page(n: int) -> tuple[int, int]:
-            async with session.get(f"{url}/publicApi/callHistory", params={**params, "page": str(n)}) as r:
+            async with session.get(
+                f"{url}/publicApi/callHistory", params={**params, "page": str(n)}
+            ) as r:
                 body = await r.read()
             payload = orjson.loads(body)
             records = [hook(item, CallRecord) for item in payload["data"]]
@@ -98,7 +100,9 @@ def latency(pages: int, delay: float) -> None:
     print(f"2. {pages} pages, {delay * 1000:.0f} ms per request")
     print(f"   ideal network time {network:6.2f} s, zero-latency time {zero_t:6.2f} s")
     print(f"   concurrency 8      {t8:6.2f} s   ratio to ideal {t8 / ideal:5.2f}   (goal <= 1.25)")
-    print(f"   concurrency 1      {t1:6.2f} s   ratio to ideal {t1 / ideal:5.2f}   (naive baseline)")
+    print(
+        f"   concurrency 1      {t1:6.2f} s   ratio to ideal {t1 / ideal:5.2f}   (naive baseline)"
+    )
 
 
 async def _memory_pull(url: str, records: int) -> list[tuple[int, float]]:
@@ -129,7 +133,9 @@ def memory(records: int) -> None:
             text=True,
         ).stdout
     result = orjson.loads(out.splitlines()[-1])
-    print(f"3. streamed pull of {records:,} records: peak RSS {result['peak']:.0f} MiB (goal < 150)")
+    print(
+        f"3. streamed pull of {records:,} records: peak RSS {result['peak']:.0f} MiB (goal < 150)"
+    )
     print("   RSS as it grows: " + ", ".join(f"{n:,}: {m:.0f}" for n, m in result["samples"]))
 
 
