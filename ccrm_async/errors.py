@@ -9,10 +9,13 @@ Every exception the library raises on purpose derives from :class:`CCRMError`::
     │                            or at once when Retry-After is above the maximum)
     ├── NotFoundError            404
     ├── ValidationError          bad input caught before sending, or 400 / 422
+    │   ├── thulium.PhoneNumberError   not a phone number (also a ValueError)
+    │   └── thulium.QueryError         a lookup query without one usable phone_number
     ├── ServerError              5xx after retries
     ├── TransportError           connection errors and timeouts after retries
     ├── ResponseError            a body that is not the documented envelope
     │                            (not JSON, "success": false, "data" of the wrong type)
+    ├── thulium.DirectoryError   a contact directory file cannot be built or read
     └── ExportError              an export job failed
         ├── ExportTimeout        no callback before the job's deadline
         ├── ExportCancelled      the job or its receiver was closed first

@@ -1,0 +1,81 @@
+"""Thulium "external CRM" lookup: who is calling, answered from CCRM contacts (seed 003).
+
+When a call reaches the Thulium contact centre, Thulium sends
+``GET <url>?phone_number=...`` to our server; we answer with the caller's
+contact in the JSON fields Thulium documents, or 404.
+
+>>> directory = ContactDirectory.from_files(                         # doctest: +SKIP
+...     ["exportPerson.csv", "exportOrganisation.csv"], path="directory.sqlite")
+>>> app = create_lookup_app(directory, basic_auth=("thulium", "s3cret"))  # doctest: +SKIP
+>>> async with LookupServer(app, "0.0.0.0", 8080):                   # doctest: +SKIP
+...     ...
+
+- :mod:`~ccrm_async.thulium.phones`: phone numbers to canonical keys;
+- :class:`ContactDirectory`: phone -> contact, in SQLite, refreshed from CCRM;
+- :mod:`~ccrm_async.thulium.fields`: a contact as Thulium's JSON;
+- :func:`create_lookup_app`: the endpoint; :func:`openapi_document` describes it;
+- :mod:`~ccrm_async.thulium.cli`: ``ccrm-async thulium serve|build``.
+"""
+
+from .access import AccessControl, DistinctNumberLimiter
+from .app import (
+    LOOKUP_SERVICE,
+    LookupServer,
+    LookupService,
+    ScrubbedServerLog,
+    create_lookup_app,
+)
+from .directory import (
+    ORGANISATION_REFRESH_COLUMNS,
+    PEOPLE_REFRESH_COLUMNS,
+    SENSITIVE_PEOPLE_COLUMNS,
+    ContactDirectory,
+    DirectoryError,
+    DirectoryStats,
+    detect_kind,
+)
+from .fields import (
+    DEFAULT_FIELDS,
+    SENSITIVE_FIELDS,
+    THULIUM_FIELDS,
+    FieldPolicy,
+    thulium_record,
+)
+from .openapi import CONTENT_TYPE, DEFAULT_PATH, openapi_document
+from .phones import (
+    PhoneNumberError,
+    display_phone,
+    mask_phone,
+    normalize_phone,
+    try_normalize_phone,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_FIELDS",
+    "DEFAULT_PATH",
+    "LOOKUP_SERVICE",
+    "ORGANISATION_REFRESH_COLUMNS",
+    "PEOPLE_REFRESH_COLUMNS",
+    "SENSITIVE_FIELDS",
+    "SENSITIVE_PEOPLE_COLUMNS",
+    "THULIUM_FIELDS",
+    "AccessControl",
+    "ContactDirectory",
+    "DirectoryError",
+    "DirectoryStats",
+    "DistinctNumberLimiter",
+    "FieldPolicy",
+    "LookupServer",
+    "LookupService",
+    "PhoneNumberError",
+    "ScrubbedServerLog",
+    "create_lookup_app",
+    "detect_kind",
+    "display_phone",
+    "mask_phone",
+    "normalize_phone",
+    "openapi_document",
+    "thulium_record",
+    "try_normalize_phone",
+]

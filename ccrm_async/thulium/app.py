@@ -1,0 +1,378 @@
+"""The lookup endpoint Thulium calls: ``GET <path>?phone_number=...`` (seed 003).
+
+How one request is answered, in order (each step's status in brackets):
+
+1. Access control, when configured (:class:`~ccrm_async.thulium.AccessControl`):
+   IP allow-list and path token [403], Basic credentials [401]. Every
+   configured check runs, secrets compared in constant time, and a refused
+   request is never looked up.
+2. The ``phone_number`` parameter, read from the raw query string
+   (:func:`~ccrm_async.thulium.query.phone_parameter`) and normalised
+   (:func:`~ccrm_async.thulium.phones.normalize_phone`) [400: missing,
+   repeated, longer than 32 characters, not a phone number].
+3. The per-source limit of distinct numbers per minute
+   (:class:`~ccrm_async.thulium.DistinctNumberLimiter`) [429 with
+   ``Retry-After``].
+4. The lookup in the :class:`~ccrm_async.thulium.ContactDirectory` [404 when
+   nobody has the number], and the contact mapped to Thulium's fields under the
+   :class:`~ccrm_async.thulium.FieldPolicy` [200].
+
+Every answer is JSON with ``Content-Type: application/json;charset=utf-8``
+exactly (errors are ``{"error": "..."}``), and ``Cache-Control: no-store``.
+Nothing answers 5xx: an unexpected failure (a broken directory file, say) is
+logged by its type only and answered with ``fallback_status`` (404: Thulium
+then shows an unknown caller and the call goes on). Nothing is cached, so a
+failure is never remembered as "not found".
+
+Logs: one line per request on the ``ccrm_async.thulium.lookup`` logger (INFO)
+with the number masked to its last 3 digits, the peer address, the status
+and the time taken; never the query string, the path (it may hold the
+token), a header, or raw input. aiohttp logs two things of its own that
+would leak the full number: its access log prints the query string, and its
+server log prints the raw request line in the traceback of a malformed
+request. :class:`LookupServer` turns the first off and sends the second
+through :class:`ScrubbedServerLog` (the exception's type only); when you
+serve the app yourself, do the same:
+``web.AppRunner(app, access_log=None, logger=ScrubbedServerLog())``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Collection, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from aiohttp import web
+
+from .access import AccessControl, DistinctNumberLimiter, IPNetwork
+from .directory import ContactDirectory
+from .fields import DEFAULT_FIELDS, FieldPolicy, thulium_record
+from .openapi import CONTENT_TYPE, DEFAULT_PATH
+from .phones import PhoneNumberError, mask_phone, normalize_phone
+from .query import QueryError, phone_parameter
+
+__all__ = [
+    "LOOKUP_SERVICE",
+    "LookupServer",
+    "LookupService",
+    "ScrubbedServerLog",
+    "create_lookup_app",
+]
+
+log = logging.getLogger("ccrm_async.thulium.lookup")
+
+_HEADERS = {
+    "Content-Type": CONTENT_TYPE,
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+_FALLBACK_STATUSES = frozenset({200, 404})
+
+
+def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(payload), headers={**_HEADERS, **(headers or {})}
+    )
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return _json(status, {"error": message}, headers)
+
+
+def _check_path(path: str) -> str:
+    if not path.startswith("/") or "{" in path or "}" in path or "?" in path:
+        raise ValueError(f"path must start with '/' and be a plain path, got {path!r}")
+    return path
+
+
+class LookupService:
+    """The endpoint's handler and state; :func:`create_lookup_app` builds one.
+
+    ``routes()`` gives its routes, for adding to an application of your own
+    (next to an :class:`~ccrm_async.exports.ExportReceiver`, say). ``counts``
+    holds how many requests got each status.
+    """
+
+    def __init__(
+        self,
+        directory: ContactDirectory,
+        *,
+        path: str = DEFAULT_PATH,
+        policy: FieldPolicy | None = None,
+        access: AccessControl | None = None,
+        limiter: DistinctNumberLimiter | None = None,
+        fallback_status: int = 404,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if fallback_status not in _FALLBACK_STATUSES:
+            raise ValueError(f"fallback_status must be one of {sorted(_FALLBACK_STATUSES)}")
+        self.directory = directory
+        self.path = _check_path(path)
+        self.policy = policy or FieldPolicy()
+        self.access = access or AccessControl()
+        self.limiter = limiter
+        self.fallback_status = fallback_status
+        self._clock = clock
+        self.counts: dict[int, int] = {}
+
+    def __repr__(self) -> str:
+        return f"LookupService({self.path!r}, {self.access!r})"
+
+    def routes(self) -> list[web.RouteDef]:
+        """``GET`` (and ``HEAD``) on the path, and on ``/{token}{path}`` when a
+        path token is configured (the plain path then answers 403)."""
+        routes = [web.get(self.path, self.handle)]
+        if self.access.path_token is not None:
+            routes.append(web.get("/{token}" + self.path, self.handle))
+        return routes
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Answer one lookup (see the module docstring); never raises, never 5xx."""
+        started = self._clock()
+        masked = "-"
+        try:
+            response, masked = self._answer(request)
+        except Exception as exc:  # the promise: no 5xx, whatever happens
+            log.error("lookup failed (%s); answered %d", type(exc).__name__, self.fallback_status)
+            response = self._fallback()
+        self.counts[response.status] = self.counts.get(response.status, 0) + 1
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "lookup %s from %s: %d in %.1f ms",
+                masked,
+                _printable(request.remote),
+                response.status,
+                (self._clock() - started) * 1000,
+            )
+        return response
+
+    def _fallback(self) -> web.Response:
+        if self.fallback_status == 200:
+            return _json(200, {})
+        return _error(404, "not found")  # the same answer as an unknown number
+
+    def _answer(self, request: web.Request) -> tuple[web.Response, str]:
+        denied = self.access.decide(
+            request.remote, request.headers.get("Authorization"), request.match_info.get("token")
+        )
+        if denied == 401:
+            challenge = {"WWW-Authenticate": 'Basic realm="thulium", charset="UTF-8"'}
+            return _error(401, "authentication required", challenge), "-"
+        if denied is not None:
+            return _error(denied, "forbidden"), "-"
+        try:
+            key = normalize_phone(phone_parameter(request.rel_url.raw_query_string))
+        except (QueryError, PhoneNumberError) as exc:
+            return _error(400, exc.message), "invalid"
+        masked = mask_phone(key)
+        limiter = self.limiter
+        if limiter is not None:
+            source = request.remote or "-"
+            now = self._clock()
+            if not limiter.allow(source, key, now):
+                wait = {"Retry-After": str(limiter.retry_after(source, now))}
+                return _error(429, "too many distinct numbers; try later", wait), masked
+        contact = self.directory.lookup_key(key)
+        if contact is None:
+            return _error(404, "not found"), masked
+        record = thulium_record(
+            contact, custom_field_names=self.directory.custom_field_names, policy=self.policy
+        )
+        return _json(200, record), masked
+
+
+def _printable(text: str | None) -> str:
+    if text is None:
+        return "-"
+    return text if text.isprintable() else repr(text)
+
+
+#: Where :func:`create_lookup_app` keeps its :class:`LookupService` in the app.
+LOOKUP_SERVICE = web.AppKey("thulium_lookup", LookupService)
+
+
+def create_lookup_app(
+    directory: ContactDirectory,
+    *,
+    path: str = DEFAULT_PATH,
+    fields: Collection[str] = DEFAULT_FIELDS,
+    expose_pesel: bool = False,
+    expose_birthdate: bool = False,
+    expose_id_document: bool = False,
+    custom_fields: Collection[str] | None = None,
+    allow_ips: Collection[str | IPNetwork] | None = None,
+    basic_auth: tuple[str, str] | None = None,
+    path_token: str | None = None,
+    max_numbers_per_minute: int | None = 600,
+    fallback_status: int = 404,
+    clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
+    """An :class:`aiohttp.web.Application` answering Thulium's lookups from *directory*.
+
+    Serve it, or mount it with ``app.add_subapp("/thulium", lookup_app)``.
+
+    - *path* (``"/customers.json"``): the endpoint's path;
+    - *fields* (:data:`~ccrm_async.thulium.DEFAULT_FIELDS`): the allow-list of
+      answer keys; *expose_pesel*, *expose_birthdate*, *expose_id_document*
+      (all False) and *custom_fields* (names or uuids; None: all): see
+      :class:`~ccrm_async.thulium.FieldPolicy`;
+    - *allow_ips* (None: any), *basic_auth* (``(user, password)``), *path_token*
+      (the endpoint moves to ``/<token><path>``): see
+      :class:`~ccrm_async.thulium.AccessControl`;
+    - *max_numbers_per_minute* (600; None: no limit): distinct numbers one peer
+      address may ask for in a sliding 60 s window, else 429;
+    - *fallback_status* (404, or 200 with ``{}``): the answer when a lookup
+      fails unexpectedly (both are in the OpenAPI description);
+    - *clock* (``time.monotonic``): seconds, for the limit and the timings.
+    """
+    policy = FieldPolicy(
+        fields=frozenset(fields),
+        expose_pesel=expose_pesel,
+        expose_birthdate=expose_birthdate,
+        expose_id_document=expose_id_document,
+        custom_fields=custom_fields,
+    )
+    user, password = basic_auth if basic_auth is not None else (None, None)
+    access = AccessControl(
+        allow_ips=allow_ips,  # type: ignore[arg-type]  # the converter parses strings
+        basic_user=user,
+        basic_password=password,
+        path_token=path_token,
+    )
+    limiter = (
+        DistinctNumberLimiter(max_numbers_per_minute, 60.0)
+        if max_numbers_per_minute is not None
+        else None
+    )
+    service = LookupService(
+        directory,
+        path=path,
+        policy=policy,
+        access=access,
+        limiter=limiter,
+        fallback_status=fallback_status,
+        clock=clock,
+    )
+    app = web.Application()
+    app[LOOKUP_SERVICE] = service
+    app.add_routes(service.routes())
+    return app
+
+
+class ScrubbedServerLog:
+    """A stand-in for aiohttp's server logger that never logs request data.
+
+    aiohttp logs a malformed request with ``logger.exception("Error handling
+    request from %s", remote, exc_info=exc)``, and the exception's text holds
+    the raw request line. This keeps aiohttp's own message (the peer address
+    only), adds the exception's *type*, drops the traceback, and logs it on
+    ``ccrm_async.thulium.http``. Give it to ``web.AppRunner(..., logger=...)``.
+    """
+
+    def __init__(self, name: str = "ccrm_async.thulium.http") -> None:
+        self._log = logging.getLogger(name)
+
+    def _emit(self, level: int, msg: object, *args: object, **kw: Any) -> None:
+        if not self._log.isEnabledFor(level):
+            return
+        exc = kw.get("exc_info")
+        if exc is True:
+            exc = sys.exc_info()[1]
+        elif isinstance(exc, tuple):
+            exc = exc[1]
+        text = str(msg)
+        if args:
+            try:
+                text %= tuple(_printable(str(a)) for a in args)
+            except (TypeError, ValueError):
+                text += " " + " ".join(_printable(str(a)) for a in args)
+        if isinstance(exc, BaseException):
+            text += f" ({type(exc).__name__})"
+        self._log.log(level, "%s", _printable(text))
+
+    def debug(self, msg: object, *args: object, **kw: Any) -> None:
+        self._emit(logging.DEBUG, msg, *args, **kw)
+
+    def info(self, msg: object, *args: object, **kw: Any) -> None:
+        self._emit(logging.INFO, msg, *args, **kw)
+
+    def warning(self, msg: object, *args: object, **kw: Any) -> None:
+        self._emit(logging.WARNING, msg, *args, **kw)
+
+    def error(self, msg: object, *args: object, **kw: Any) -> None:
+        self._emit(logging.ERROR, msg, *args, **kw)
+
+    def exception(self, msg: object, *args: object, **kw: Any) -> None:
+        kw.setdefault("exc_info", True)
+        self._emit(logging.ERROR, msg, *args, **kw)
+
+
+class LookupServer:
+    """Serve an application on *host*:*port* in the running event loop, with
+    aiohttp's access log off and its server log scrubbed (both would print
+    full numbers; see :class:`ScrubbedServerLog`).
+
+    ``async with LookupServer(app, "127.0.0.1", 0) as server:`` then
+    ``server.url`` (``http://host:port``; port 0 picks a free one).
+    *shutdown_timeout* (2 s) bounds how long open requests may finish on close.
+    """
+
+    def __init__(
+        self,
+        app: web.Application,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        shutdown_timeout: float = 2.0,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.shutdown_timeout = shutdown_timeout
+        self._runner: web.AppRunner | None = None
+        self.url: str | None = None
+        """``http://host:port`` once started."""
+
+    async def start(self) -> str:
+        """Start listening; returns :attr:`url`."""
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            logger=ScrubbedServerLog(),
+            handle_signals=False,
+            shutdown_timeout=self.shutdown_timeout,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{port}"
+        return self.url
+
+    async def close(self) -> None:
+        """Stop listening and close open connections."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
