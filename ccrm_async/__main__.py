@@ -1,3 +1,5 @@
+"""``python -m ccrm_async``: the ``ccrm-async`` command line."""
+
 import sys
 
 from .cli import main

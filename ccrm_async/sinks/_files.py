@@ -1,0 +1,201 @@
+"""JSONL and CSV outputs: whole records appended, a checkpoint per finished window.
+
+See :mod:`ccrm_async.sinks._checkpoint` for the resume rule. Records are
+encoded in memory and appended in chunks of whole records with plain
+``os.write`` calls on the file's descriptor (no buffered writer that could flush
+half a record); at the end of a window the output is fsynced, then the
+checkpoint saved. A window that does not finish is cut off again: at once on an
+error or Ctrl-C, or on the next run after a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from ..models import CallRecord, Note
+from ._base import SinkError
+from ._checkpoint import FileCheckpoint, checkpoint_path, read_checkpoint, write_checkpoint
+from ._plan import PullQuery, Window
+from ._records import call_object, csv_columns, csv_row
+
+__all__ = ["CsvSink", "JsonlSink"]
+
+if sys.platform != "win32":
+    import fcntl
+
+    def _lock(fd: int, path: Path) -> None:
+        """Keep a second pull from writing the same output at the same time."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SinkError(f"another pull is writing {path}") from None
+
+else:  # pragma: no cover
+
+    def _lock(fd: int, path: Path) -> None:
+        return None
+
+
+#: Encoded records are appended once this many bytes are waiting (256 KiB).
+CHUNK_BYTES = 256 * 1024
+
+
+class _FileSink:
+    format = ""
+
+    def __init__(self, path: Path, query: PullQuery) -> None:
+        self.path = path
+        self.checkpoint_path = checkpoint_path(path)
+        self.notes = query.notes
+        existed = path.exists()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock(self._fd, path)
+            self.state, self._created = self._resume(FileCheckpoint.start(self.format, query))
+        except BaseException:
+            os.close(self._fd)
+            if not existed:
+                path.unlink(missing_ok=True)
+            raise
+        self._buffer = bytearray()
+        self._records = 0
+        self._notes = 0
+        self._open = False
+
+    def _resume(self, fresh: FileCheckpoint) -> tuple[FileCheckpoint, bool]:
+        """The checkpoint to go on from, and whether this run starts the pull."""
+        saved = read_checkpoint(self.checkpoint_path)
+        size = os.fstat(self._fd).st_size
+        if saved is None:
+            if size > 0:
+                raise SinkError(
+                    f"{self.path} exists and has no checkpoint of a pull; "
+                    "remove it or choose another --out"
+                )
+            # An output with data but no checkpoint is never one of ours, and is
+            # never overwritten.
+            write_checkpoint(self.checkpoint_path, fresh)
+            self._cut(0)
+            return fresh, True
+        if not saved.same_pull(fresh):
+            raise SinkError(
+                f"{self.path} holds another pull ({saved.describe()}); re-run that command "
+                f"to finish it, or remove {self.path} and {self.checkpoint_path.name}"
+            )
+        if size < saved.offset:
+            raise SinkError(
+                f"{self.path} is shorter than its checkpoint says ({size} < {saved.offset} "
+                f"bytes); remove it and {self.checkpoint_path.name} to start over"
+            )
+        # Drop what an unfinished window wrote after the last checkpoint.
+        self._cut(saved.offset)
+        return saved, False
+
+    def _cut(self, offset: int) -> None:
+        """Truncate the output to *offset* bytes and write on from there."""
+        os.ftruncate(self._fd, offset)
+        os.lseek(self._fd, offset, os.SEEK_SET)
+        self._position = offset
+
+    def _header(self) -> bytes:
+        return b""
+
+    def _encode(self, call: CallRecord, notes: Sequence[Note] | None) -> bytes:
+        raise NotImplementedError
+
+    def is_done(self, window: Window) -> bool:
+        return self.state.is_done(window)
+
+    def begin(self, window: Window) -> None:
+        self._open = True
+
+    def add(self, call: CallRecord, notes: Sequence[Note] | None) -> None:
+        self._buffer += self._encode(call, notes)
+        self._records += 1
+        self._notes += len(notes) if notes else 0
+        if len(self._buffer) >= CHUNK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._position == 0:
+            self._buffer[:0] = self._header()
+        view = memoryview(self._buffer)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                self._position += written
+                view = view[written:]
+        finally:
+            view.release()
+        self._buffer.clear()
+
+    def commit(self, window: Window, *, closed: bool) -> None:
+        self._flush()
+        os.fsync(self._fd)
+        state = self.state.advance(
+            window, offset=self._position, records=self._records, notes=self._notes
+        )
+        write_checkpoint(self.checkpoint_path, state)
+        self.state = state
+        self._records = self._notes = 0
+        self._open = False
+
+    def rollback(self) -> None:
+        self._buffer.clear()
+        self._records = self._notes = 0
+        self._cut(self.state.offset)
+        self._open = False
+
+    def close(self) -> None:
+        """Close the output (rolling back an open window). A pull that this run
+        started and that finished no window leaves no files behind."""
+        if self._fd < 0:
+            return
+        try:
+            if self._open:
+                self.rollback()
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+        if self._created and self.state.windows == 0:
+            self.checkpoint_path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
+
+
+class JsonlSink(_FileSink):
+    """One JSON object per line and call (see :func:`~ccrm_async.sinks.call_object`)."""
+
+    format = "jsonl"
+
+    def _encode(self, call: CallRecord, notes: Sequence[Note] | None) -> bytes:
+        return orjson.dumps(call_object(call, notes)) + b"\n"
+
+
+class CsvSink(_FileSink):
+    """One row per call, a header row, UTF-8 (see :func:`~ccrm_async.sinks.csv_columns`)."""
+
+    format = "csv"
+
+    def __init__(self, path: Path, query: PullQuery) -> None:
+        super().__init__(path, query)
+        self._text = io.StringIO()
+        self._writer = csv.writer(self._text)
+
+    def _line(self, cells: list[str]) -> bytes:
+        self._text.seek(0)
+        self._text.truncate()
+        self._writer.writerow(cells)
+        return self._text.getvalue().encode("utf-8")
+
+    def _header(self) -> bytes:
+        return self._line(csv_columns(notes=self.notes))
+
+    def _encode(self, call: CallRecord, notes: Sequence[Note] | None) -> bytes:
+        return self._line(csv_row(call_object(call, notes), notes=self.notes))

@@ -1,0 +1,195 @@
+"""The SQLite output: tables ``calls`` and ``notes`` keyed by uuid, and the checkpoint.
+
+Each window is one transaction: its calls and notes are upserted by uuid and,
+when the window is closed (far enough in the past that no call can still
+appear in it), a row saying so goes into ``pull_windows`` in the same
+transaction. A crash or Ctrl-C therefore loses only the open window, and a
+re-run skips every window recorded as finished. The database can collect any
+number of pulls and syncs: upserts keep each call once whatever overlaps.
+
+Schema (columns beyond ``raw`` are copies of its fields, for queries)::
+
+    calls(uuid PRIMARY KEY, call_date, direction, service, status, duration,
+          has_notes, from_number, to_number, external_number, destination, raw)
+    notes(uuid PRIMARY KEY, call_uuid, created, plain_text, text, raw)
+    pull_windows(date_from, date_to, notes, records, finished_at,
+                 PRIMARY KEY (date_from, date_to))
+
+``raw`` holds the JSONL object of :func:`~ccrm_async.sinks.call_object` (for
+``calls``, without its notes). A call pulled again with notes gets exactly
+the notes the API lists now.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .._core.dates import format_datetime, parse_datetime
+from ..models import CallRecord, Note
+from ._plan import Window
+from ._records import (
+    CALL_COLUMNS,
+    NOTE_COLUMNS,
+    call_object,
+    note_object,
+    sqlite_call_row,
+    sqlite_note_row,
+)
+
+__all__ = ["SqliteSink"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    uuid TEXT PRIMARY KEY,
+    call_date TEXT NOT NULL,
+    direction TEXT,
+    service TEXT,
+    status TEXT,
+    duration INTEGER,
+    has_notes INTEGER NOT NULL,
+    from_number TEXT,
+    to_number TEXT,
+    external_number TEXT,
+    destination TEXT,
+    raw TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_call_date ON calls (call_date);
+CREATE TABLE IF NOT EXISTS notes (
+    uuid TEXT PRIMARY KEY,
+    call_uuid TEXT NOT NULL,
+    created TEXT,
+    plain_text TEXT,
+    text TEXT,
+    raw TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_call_uuid ON notes (call_uuid);
+CREATE TABLE IF NOT EXISTS pull_windows (
+    date_from TEXT NOT NULL,
+    date_to TEXT NOT NULL,
+    notes INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    finished_at TEXT NOT NULL,
+    PRIMARY KEY (date_from, date_to)
+);
+"""
+
+
+def _upsert(table: str, columns: Sequence[str]) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "uuid")
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - fixed names only
+        f"VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT (uuid) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_CALL = _upsert("calls", CALL_COLUMNS)
+_UPSERT_NOTE = _upsert("notes", NOTE_COLUMNS)
+_DELETE_NOTES = "DELETE FROM notes WHERE call_uuid = ?"
+_FINISH_WINDOW = (
+    "INSERT OR REPLACE INTO pull_windows (date_from, date_to, notes, records, finished_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+
+#: Rows are sent to SQLite in batches of this many calls.
+BATCH_CALLS = 500
+
+
+class SqliteSink:
+    """Calls (and notes) into a SQLite database; see the module docstring.
+
+    *notes* says whether this pull fetches notes: a window finished without
+    notes is pulled again when notes are wanted.
+    """
+
+    def __init__(self, path: Path, *, notes: bool = False) -> None:
+        self.path = path
+        self.notes = notes
+        self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute("COMMIT")
+            self._finished = {
+                (row[0], row[1]): bool(row[2])
+                for row in self._db.execute("SELECT date_from, date_to, notes FROM pull_windows")
+            }
+        except BaseException:
+            self._db.close()
+            raise
+        self._calls: list[tuple[Any, ...]] = []
+        self._notes: list[tuple[Any, ...]] = []
+        self._noted_calls: list[tuple[str]] = []
+        self._records = 0
+
+    def is_done(self, window: Window) -> bool:
+        with_notes = self._finished.get(window.wire)
+        return with_notes is not None and (with_notes or not self.notes)
+
+    def last_call_date(self) -> datetime | None:
+        """The newest ``call_date`` stored, or None for an empty database."""
+        (value,) = self._db.execute("SELECT MAX(call_date) FROM calls").fetchone()
+        return parse_datetime(value) if value else None
+
+    def count(self, table: str) -> int:
+        """Rows in ``calls`` or ``notes``."""
+        if table not in ("calls", "notes"):
+            raise ValueError(f"no table {table!r}")
+        (value,) = self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+        return int(value)
+
+    def begin(self, window: Window) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        self._records = 0
+
+    def add(self, call: CallRecord, notes: Sequence[Note] | None) -> None:
+        self._calls.append(sqlite_call_row(call_object(call)))
+        if notes is not None:
+            self._noted_calls.append((call.uuid,))
+            self._notes.extend(sqlite_note_row(note_object(n), call.uuid) for n in notes)
+        self._records += 1
+        if len(self._calls) >= BATCH_CALLS:
+            self._flush()
+
+    def _flush(self) -> None:
+        db = self._db
+        db.executemany(_UPSERT_CALL, self._calls)
+        db.executemany(_DELETE_NOTES, self._noted_calls)
+        db.executemany(_UPSERT_NOTE, self._notes)
+        self._calls.clear()
+        self._noted_calls.clear()
+        self._notes.clear()
+
+    def commit(self, window: Window, *, closed: bool) -> None:
+        self._flush()
+        if closed:
+            start, end = window.wire
+            finished_at = format_datetime(datetime.now())
+            self._db.execute(
+                _FINISH_WINDOW, (start, end, int(self.notes), self._records, finished_at)
+            )
+        self._db.execute("COMMIT")
+        if closed:
+            self._finished[window.wire] = self.notes
+
+    def rollback(self) -> None:
+        self._calls.clear()
+        self._noted_calls.clear()
+        self._notes.clear()
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def close(self) -> None:
+        try:
+            self.rollback()
+        finally:
+            self._db.close()
