@@ -1,6 +1,7 @@
 """The ``ccrm-async`` command line (also ``python -m ccrm_async``).
 
-Subcommands: ``calls pull``, ``calls sync``, ``fields list|create|delete``,
+Subcommands: ``calls pull``, ``calls sync``, ``export people|organisations``,
+``fields list|create|delete``,
 ``thulium serve|build``, ``emulator`` and ``demo``; each group lives in its own
 module here (``thulium`` in :mod:`ccrm_async.thulium.cli`) and registers its
 parser in :func:`build_parser`.
@@ -27,13 +28,13 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import CCRMError
 from ..sinks import SinkError
-from . import _calls, _demo, _emulator, _fields, _thulium
+from . import _calls, _demo, _emulator, _export, _fields, _thulium
 from ._common import CommandError, CommandParser, UsageError, add_debug_option, one_line
 
 __all__ = ["build_parser", "main"]
 
 #: Modules that add subcommands, in the order ``--help`` lists them.
-COMMANDS = (_calls, _fields, _thulium, _emulator, _demo)
+COMMANDS = (_calls, _export, _fields, _thulium, _emulator, _demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

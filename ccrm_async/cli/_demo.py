@@ -2,8 +2,9 @@
 
 The demo starts the built-in emulator in this process and runs its steps in
 order against it, each a coroutine taking the :class:`DemoContext`: the pull
-of a month of call history into SQLite, a look at the result, and a Thulium
-lookup built from CCRM contact exports. To show more, append a step to
+of a month of call history into SQLite, a look at the result, a contact
+export through the ``pushUrl`` callback, and a Thulium lookup built from CCRM
+contact exports. To show more, append a step to
 :data:`STEPS`.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +23,7 @@ import attrs
 import orjson
 
 from ..client import CCRMClient
+from ..exports import ExportReceiver, read_people
 from ..sinks import PullQuery, SqliteSink, checkpoint_path
 from ..testing import CCRMEmulator
 from ..thulium.cli import demo_lookup
@@ -93,6 +97,25 @@ async def _examples_step(ctx: DemoContext) -> None:
         print(orjson.dumps(text or "").decode())
 
 
+async def _export_step(ctx: DemoContext) -> None:
+    # The export round trip: request, the emulator's POST to our pushUrl, the
+    # download through the same client session, typed records read back.
+    columns = ["firstName", "lastName", "phone1", "email1", "addresses"]
+    with tempfile.TemporaryDirectory(prefix="ccrm-demo-") as directory:
+        async with ExportReceiver(listen=("127.0.0.1", 0), directory=directory) as receiver:
+            started = time.monotonic()
+            job = await ctx.crm.export_people(columns, receiver=receiver, timeout=60)
+            print(f"export job {job.id} sent; waiting for the pushUrl callback", flush=True)
+            result = await job
+            elapsed = time.monotonic() - started
+        people = list(read_people(result.path))
+    print(
+        f"callback received and {result.size} bytes downloaded ({result.format}, "
+        f"sha256 {result.sha256[:16]}...) in {elapsed:.2f}s: {len(people)} people, e.g. "
+        + ", ".join(p.display_name for p in people[:3])
+    )
+
+
 async def _thulium_step(ctx: DemoContext) -> None:
     # Exports both contact types through a callback receiver on 127.0.0.1, builds
     # the lookup directory and asks the Thulium endpoint for two numbers.
@@ -103,6 +126,7 @@ async def _thulium_step(ctx: DemoContext) -> None:
 STEPS: list[tuple[str, DemoStep]] = [
     ("call history into SQLite", _pull_step),
     ("a look at the result", _examples_step),
+    ("a contact export through the pushUrl callback", _export_step),
     ("a Thulium lookup from CCRM contact exports", _thulium_step),
 ]
 

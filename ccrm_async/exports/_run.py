@@ -92,6 +92,7 @@ async def run_export(
     its ``.part`` file removed.
     """
     destination = _absolute(path)
+    destination.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     async with ExportReceiver(
         listen=listen,
         public_url=public_url,
