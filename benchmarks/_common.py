@@ -29,6 +29,7 @@ def emulator_process(calls: int, latency: float = 0.0) -> Iterator[str]:
             str(latency),
         ],
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         env=env,
         text=True,
     )

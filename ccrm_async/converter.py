@@ -203,11 +203,24 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     conv.register_unstructure_hook(datetime, format_datetime)
 
     # Registered on the base class: single dispatch then prefers it to ``str``.
-    conv.register_structure_hook(WireEnum, _EnumHook())
+    enum_hook = _EnumHook()
+    conv.register_structure_hook(WireEnum, enum_hook)
     conv.register_unstructure_hook(WireEnum, lambda member: member.value)
+
+    # ``X | None``: one flat function for the most common field types (the hot
+    # path), else None or X's own hook.
+    flat_optionals: dict[Any, Callable[[Any, Any], Any]] = {
+        str: _optional_str,
+        int: _optional_int,
+        datetime: _optional_datetime,
+    }
 
     def optional_hook_factory(tp: Any) -> Callable[[Any, Any], Any]:
         inner = next(a for a in get_args(tp) if a is not type(None))
+        if inner in flat_optionals:
+            return flat_optionals[inner]
+        if isinstance(inner, type) and issubclass(inner, WireEnum):
+            return enum_hook.optional(inner)
         hook = conv.get_structure_hook(inner)
 
         def structure_optional(value: Any, _: Any) -> Any:
@@ -216,10 +229,6 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
         return structure_optional
 
     conv.register_structure_hook_factory(_is_optional, optional_hook_factory)
-    conv.register_structure_hook(datetime | None, _optional_datetime)
-    # The most common field types get one flat function each: the hot path.
-    conv.register_structure_hook(str | None, _optional_str)
-    conv.register_structure_hook(int | None, _optional_int)
 
     def tuple_hook_factory(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
         item_hook = conv.get_structure_hook(get_args(tp)[0])
@@ -257,6 +266,18 @@ class _EnumHook:
             if len(seen) < 256:
                 seen[value] = member
         return member
+
+    def optional(self, cls: type[WireEnum]) -> Callable[[Any, Any], WireEnum | None]:
+        """The hook of ``cls | None``, with that class's memory at hand."""
+        seen = self._seen.setdefault(cls, {})
+
+        def structure_optional_enum(value: Any, _: Any) -> WireEnum | None:
+            if value is None:
+                return None
+            member = seen.get(value)
+            return member if member is not None else self(value, cls)
+
+        return structure_optional_enum
 
 
 def _register_model(conv: cattrs.Converter, cls: type, *, strict: bool) -> None:

@@ -155,3 +155,10 @@ def test_missing_required_keys_fail() -> None:
     del record["callDate"]
     with pytest.raises(KeyError):
         LENIENT.structure(record, CallRecord)
+
+
+def test_empty_optional_date_time_is_none() -> None:
+    payload = lenient_json.loads(sample_bytes("notes_page.json"))["data"][0]
+    file = {"uuid": "f", "uploadedAt": "", "fileName": "a.pdf"}
+    note = LENIENT.structure({**payload, "files": [file], "created": "0000-00-00 00:00:00"}, Note)
+    assert note.files[0].uploaded_at is None and note.created is None
