@@ -258,8 +258,9 @@ class Pull(Generic[T]):
         self._iterator = iterator
         self.stats = stats
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> AsyncIterator[T]:
+        # ``async for`` drives the generator itself: no extra frame per record.
+        return self._iterator
 
     async def __anext__(self) -> T:
         return await self._iterator.__anext__()
