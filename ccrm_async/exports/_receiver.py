@@ -32,8 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import attrs
 import orjson
@@ -55,6 +54,7 @@ from .._core.callback import (
     validate_download_url,
 )
 from .._core.export_files import ExportFormat
+from .._serving import ServedAsContext, serve
 from ..errors import DownloadError, ExportCancelled, ExportError, ExportTimeout
 from ..transport import Clock, Transport
 from ._download import DEFAULT_MAX_BYTES, download_export
@@ -71,7 +71,7 @@ log = logging.getLogger("ccrm_async.exports")
 _BODY_TIMEOUT = 10.0  # seconds to receive a callback body
 
 
-class ExportReceiver:
+class ExportReceiver(ServedAsContext):
     """Receives CCRM's export callbacks and completes the matching :class:`ExportJob`.
 
     ``async with ExportReceiver(listen=("0.0.0.0", 8080), public_url="https://hooks.example.com")``
@@ -186,20 +186,9 @@ class ExportReceiver:
             host, port = self._listen
             app = web.Application()
             self.mount(app)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-            await runner.setup()
-            site = web.TCPSite(runner, host, port)
-            try:
-                await site.start()
-            except BaseException:
-                await runner.cleanup()
-                raise
-            self._runner, self._site = runner, site
-            bound = runner.addresses[0]
-            wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
-            shown = wildcard.get(host, host)
-            shown = f"[{shown}]" if ":" in shown else shown
-            self._url = f"http://{shown}:{bound[1]}"
+            running = await serve(app, host, port, shutdown_timeout=1.0)
+            self._runner, self._site = running.runner, running.site
+            self._url = running.url
         self._started = True
 
     async def close(self) -> None:
@@ -230,18 +219,6 @@ class ExportReceiver:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._owns_store:
             self._store.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- routes ---------------------------------------------------------------------
 

@@ -17,13 +17,13 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import attrs
 import orjson
 from aiohttp import web
 
+from .._serving import Running, ServedAsContext, serve
 from ._custom_fields import CustomFieldStore
 from ._data import CallDataset
 
@@ -125,7 +125,7 @@ class LoggedRequest:
         return int(self.query.get("page", "1"))
 
 
-class CCRMEmulator:
+class CCRMEmulator(ServedAsContext):
     """A fake CCRM account on a real socket.
 
     ``async with CCRMEmulator() as emu:`` serves on 127.0.0.1 with a free port;
@@ -156,8 +156,7 @@ class CCRMEmulator:
         self.changes_applied: list[tuple[str, int, list[str]]] = []
         self._attempts: Counter[str] = Counter()
         self._bodies: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._running: Running | None = None
         self.url = ""
         self.app = web.Application(middlewares=[self._middleware])
         self.app.router.add_get("/publicApi/callHistory", self._call_history)
@@ -172,38 +171,21 @@ class CCRMEmulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on *host*:*port* (0: a free port); returns the base URL."""
-        self._runner = web.AppRunner(
-            self.app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        self._running = await serve(
+            self.app, host, port, shutdown_timeout=0.5, handler_cancellation=True
         )
-        await self._runner.setup()
-        self._site = web.TCPSite(self._runner, host, port)
-        await self._site.start()
-        bound = self._runner.addresses[0]
-        self.url = f"http://{host}:{bound[1]}"
+        self.url = self._running.url
         return self.url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        if self._running is not None:
+            running, self._running = self._running, None
+            await running.runner.cleanup()
 
     @property
     def open_connections(self) -> int:
         """Client connections the server holds open now."""
-        server = self._runner.server if self._runner is not None else None
-        return len(server.connections) if server is not None else 0
+        return self._running.open_connections if self._running is not None else 0
 
     def add_routes(self, routes: list[web.RouteDef]) -> None:
         """Add a feature area's routes (before :meth:`start`)."""

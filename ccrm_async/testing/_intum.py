@@ -32,13 +32,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import attrs
 import orjson
 from aiohttp import web
 
+from .._serving import Running, ServedAsContext, serve
 from ..intum.models import DEAL_FIELDS, MONEY_FIELDS, convert_field
 from ..intum.validation import deal_problems
 
@@ -123,7 +123,7 @@ class IntumRequest:
     finished: float | None = None
 
 
-class IntumEmulator:
+class IntumEmulator(ServedAsContext):
     """A fake intum account on a real socket.
 
     ``async with IntumEmulator() as emu:`` serves on 127.0.0.1 with a free
@@ -156,7 +156,7 @@ class IntumEmulator:
         self._deals: dict[int, dict[str, Any]] = {}
         self._next_id = 1
         self._attempts: Counter[str] = Counter()
-        self._runner: web.AppRunner | None = None
+        self._running: Running | None = None
         self.url = ""
         self.app = web.Application(middlewares=[self._middleware])
         self.app.router.add_get("/crm/deals.json", self._list, name="list")
@@ -188,31 +188,16 @@ class IntumEmulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on *host*:*port* (0: a free port); returns the base URL."""
-        self._runner = web.AppRunner(
-            self.app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        self._running = await serve(
+            self.app, host, port, shutdown_timeout=0.5, handler_cancellation=True
         )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self.url = f"http://{host}:{self._runner.addresses[0][1]}"
+        self.url = self._running.url
         return self.url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        if self._running is not None:
+            running, self._running = self._running, None
+            await running.runner.cleanup()
 
     # -- the data, for tests -------------------------------------------------------
 

@@ -42,12 +42,12 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from .._serving import Running, ServedAsContext, serve
 from .access import AccessControl, DistinctNumberLimiter, IPNetwork
 from .directory import ContactDirectory
 from .fields import DEFAULT_FIELDS, FieldPolicy, thulium_record
@@ -311,7 +311,7 @@ class ScrubbedServerLog:
         self._emit(logging.ERROR, msg, *args, **kw)
 
 
-class LookupServer:
+class LookupServer(ServedAsContext):
     """Serve an application on *host*:*port* in the running event loop, with
     aiohttp's access log off and its server log scrubbed (both would print
     full numbers; see :class:`ScrubbedServerLog`).
@@ -333,46 +333,24 @@ class LookupServer:
         self.host = host
         self.port = port
         self.shutdown_timeout = shutdown_timeout
-        self._runner: web.AppRunner | None = None
+        self._running: Running | None = None
         self.url: str | None = None
         """``http://host:port`` once started."""
 
     async def start(self) -> str:
         """Start listening; returns :attr:`url`."""
-        runner = web.AppRunner(
+        self._running = await serve(
             self.app,
-            access_log=None,
-            logger=ScrubbedServerLog(),
-            handle_signals=False,
+            self.host,
+            self.port,
             shutdown_timeout=self.shutdown_timeout,
+            logger=ScrubbedServerLog(),
         )
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{port}"
+        self.url = self._running.url
         return self.url
 
     async def close(self) -> None:
         """Stop listening and close open connections."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        if self._running is not None:
+            running, self._running = self._running, None
+            await running.runner.cleanup()

@@ -1,0 +1,97 @@
+"""Serving an aiohttp application inside the running event loop.
+
+The library runs four small servers: the CCRM and intum emulators, the export
+callback receiver and the Thulium lookup. They start and stop the same way,
+written once here: no access log (request lines carry tokens and phone
+numbers), no signal handlers of aiohttp's own (the host application owns
+them), and a bounded grace period for open requests on close.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+import attrs
+from aiohttp import web
+
+__all__ = ["Running", "ServedAsContext", "serve"]
+
+#: Hosts that mean "every interface", and the address to show for them.
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+
+
+@attrs.frozen
+class Running:
+    """A started application: its runner and site, and the URL it answers at."""
+
+    runner: web.AppRunner
+    site: web.TCPSite
+    url: str
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections held open now."""
+        server = self.runner.server
+        return len(server.connections) if server is not None else 0
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float,
+    logger: logging.Logger | Any = None,
+    handler_cancellation: bool = False,
+) -> Running:
+    """Serve *app* on *host*:*port* (0: a free port) until ``runner.cleanup()``.
+
+    The URL names the bound port, and for a wildcard host (``0.0.0.0``, ``::``)
+    the loopback address, which is where a local client reaches it.
+    """
+    options: dict[str, Any] = {} if logger is None else {"logger": logger}
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        handler_cancellation=handler_cancellation,
+        shutdown_timeout=shutdown_timeout,
+        **options,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_port = runner.addresses[0][1]
+    shown = _WILDCARDS.get(host, host)
+    shown = f"[{shown}]" if ":" in shown else shown
+    return Running(runner=runner, site=site, url=f"http://{shown}:{bound_port}")
+
+
+class _Startable(Protocol):
+    async def start(self) -> object: ...
+    async def close(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=_Startable)
+
+
+class ServedAsContext:
+    """``async with`` for a class with ``start()`` and ``close()``."""
+
+    async def __aenter__(self: _S) -> _S:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self: _Startable,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
