@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 import attrs
 from aiohttp import web
 
-__all__ = ["Running", "ServedAsContext", "serve"]
+__all__ = ["AppServer", "Running", "ServedAsContext", "serve"]
 
 #: Hosts that mean "every interface", and the address to show for them.
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
@@ -95,3 +95,31 @@ class ServedAsContext:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class AppServer(ServedAsContext):
+    """A fake service on a real socket: subclasses build :attr:`app` in their
+    ``__init__`` (calling this one's first)."""
+
+    def __init__(self) -> None:
+        self.app = web.Application()
+        self.url = ""
+        self._running: Running | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on *host*:*port* (0: a free port); returns the base URL."""
+        self._running = await serve(
+            self.app, host, port, shutdown_timeout=0.5, handler_cancellation=True
+        )
+        self.url = self._running.url
+        return self.url
+
+    async def close(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            await running.runner.cleanup()
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections the server holds open now."""
+        return self._running.open_connections if self._running is not None else 0

@@ -23,7 +23,7 @@ import attrs
 import orjson
 from aiohttp import web
 
-from .._serving import Running, ServedAsContext, serve
+from .._serving import AppServer
 from ._custom_fields import CustomFieldStore
 from ._data import CallDataset
 
@@ -125,7 +125,7 @@ class LoggedRequest:
         return int(self.query.get("page", "1"))
 
 
-class CCRMEmulator(ServedAsContext):
+class CCRMEmulator(AppServer):
     """A fake CCRM account on a real socket.
 
     ``async with CCRMEmulator() as emu:`` serves on 127.0.0.1 with a free port;
@@ -156,9 +156,8 @@ class CCRMEmulator(ServedAsContext):
         self.changes_applied: list[tuple[str, int, list[str]]] = []
         self._attempts: Counter[str] = Counter()
         self._bodies: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
-        self._running: Running | None = None
-        self.url = ""
-        self.app = web.Application(middlewares=[self._middleware])
+        super().__init__()
+        self.app.middlewares.append(self._middleware)
         self.app.router.add_get("/publicApi/callHistory", self._call_history)
         self.app.router.add_get("/publicApi/notes", self._notes)
         from ._exports import ExportArea  # here: _exports refers back to this module
@@ -168,24 +167,6 @@ class CCRMEmulator(ServedAsContext):
         self.add_routes(self.custom_fields.routes())
 
     # -- life cycle ------------------------------------------------------------
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on *host*:*port* (0: a free port); returns the base URL."""
-        self._running = await serve(
-            self.app, host, port, shutdown_timeout=0.5, handler_cancellation=True
-        )
-        self.url = self._running.url
-        return self.url
-
-    async def close(self) -> None:
-        if self._running is not None:
-            running, self._running = self._running, None
-            await running.runner.cleanup()
-
-    @property
-    def open_connections(self) -> int:
-        """Client connections the server holds open now."""
-        return self._running.open_connections if self._running is not None else 0
 
     def add_routes(self, routes: list[web.RouteDef]) -> None:
         """Add a feature area's routes (before :meth:`start`)."""

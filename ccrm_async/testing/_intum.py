@@ -38,7 +38,7 @@ import attrs
 import orjson
 from aiohttp import web
 
-from .._serving import Running, ServedAsContext, serve
+from .._serving import AppServer
 from ..intum.models import DEAL_FIELDS, MONEY_FIELDS, convert_field
 from ..intum.validation import deal_problems
 
@@ -123,7 +123,7 @@ class IntumRequest:
     finished: float | None = None
 
 
-class IntumEmulator(ServedAsContext):
+class IntumEmulator(AppServer):
     """A fake intum account on a real socket.
 
     ``async with IntumEmulator() as emu:`` serves on 127.0.0.1 with a free
@@ -156,9 +156,8 @@ class IntumEmulator(ServedAsContext):
         self._deals: dict[int, dict[str, Any]] = {}
         self._next_id = 1
         self._attempts: Counter[str] = Counter()
-        self._running: Running | None = None
-        self.url = ""
-        self.app = web.Application(middlewares=[self._middleware])
+        super().__init__()
+        self.app.middlewares.append(self._middleware)
         self.app.router.add_get("/crm/deals.json", self._list, name="list")
         self.app.router.add_post("/crm/deals.json", self._create, name="create")
         self.app.router.add_get(
@@ -185,19 +184,6 @@ class IntumEmulator(ServedAsContext):
             )
 
     # -- life cycle ------------------------------------------------------------
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on *host*:*port* (0: a free port); returns the base URL."""
-        self._running = await serve(
-            self.app, host, port, shutdown_timeout=0.5, handler_cancellation=True
-        )
-        self.url = self._running.url
-        return self.url
-
-    async def close(self) -> None:
-        if self._running is not None:
-            running, self._running = self._running, None
-            await running.runner.cleanup()
 
     # -- the data, for tests -------------------------------------------------------
 
