@@ -38,13 +38,11 @@ class Sink(Protocol):
 
     def is_done(self, window: Window) -> bool:
         """True when *window* was finished by an earlier run: it is skipped."""
-        ...
 
     def begin(self, window: Window) -> None: ...
 
     def add(self, call: CallRecord, notes: Sequence[Note] | None) -> None:
         """Add one call; *notes* is None when notes are not pulled."""
-        ...
 
     def commit(self, window: Window, *, closed: bool) -> None:
         """Make the window's records durable together with the checkpoint.
@@ -53,7 +51,6 @@ class Sink(Protocol):
         still appear in it; a store that serves several pulls (SQLite) records
         only closed windows as finished.
         """
-        ...
 
     def rollback(self) -> None: ...
 

@@ -10,6 +10,7 @@ error or Ctrl-C, or on the next run after a crash.
 
 from __future__ import annotations
 
+import abc
 import csv
 import io
 import os
@@ -47,7 +48,7 @@ else:  # pragma: no cover
 CHUNK_BYTES = 256 * 1024
 
 
-class _FileSink:
+class _FileSink(abc.ABC):
     format = ""
 
     def __init__(self, path: Path, query: PullQuery) -> None:
@@ -107,8 +108,9 @@ class _FileSink:
     def _header(self) -> bytes:
         return b""
 
+    @abc.abstractmethod
     def _encode(self, call: CallRecord, notes: Sequence[Note] | None) -> bytes:
-        raise NotImplementedError
+        """One call (and its notes) as the bytes of one record of the file."""
 
     def is_done(self, window: Window) -> bool:
         return self.state.is_done(window)

@@ -34,15 +34,12 @@ class PullProgress(Protocol):
 
     def start(self, windows: int, skipped: int) -> None:
         """*windows* are about to be pulled, *skipped* were finished before."""
-        ...
 
     def window(self, window: Window) -> None:
         """Pulling *window* begins."""
-        ...
 
     def records(self, calls: int, notes: int) -> None:
         """*calls* more calls (with *notes* notes) were written to the open window."""
-        ...
 
     def window_done(self) -> None: ...
 
