@@ -10,11 +10,17 @@ from typing import Any
 import aioresponses.core
 import pytest
 from aiohttp import ClientResponse
+from hypothesis import settings
 
 from ccrm_async import CCRMClient, RetryPolicy
 from ccrm_async.testing import CCRMEmulator
 
 SAMPLES = Path(__file__).parent / "samples"
+
+# Tests stay deterministic: Hypothesis draws the same examples on every run
+# (and keeps no example database between runs).
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.load_profile("deterministic")
 
 
 class _SentRequest:
