@@ -24,6 +24,7 @@ class Credentials:
     account: str | None
     base_url: str
     token: str
+    default_origin: bool  # base_url was built from the account name
 
     def __repr__(self) -> str:
         return f"Credentials(account={self.account!r}, base_url={self.base_url!r})"
@@ -47,6 +48,7 @@ def resolve_credentials(
     account = account or os.environ.get(f"{env_prefix}_ACCOUNT") or None
     base_url = base_url or os.environ.get(f"{env_prefix}_BASE_URL") or None
     token = token or os.environ.get(f"{env_prefix}_TOKEN") or None
+    default_origin = base_url is None
     if base_url is None:
         if account is None:
             raise ValueError(
@@ -59,7 +61,9 @@ def resolve_credentials(
         base_url = "https://" + host.format(account=account)
     if not token:
         raise ValueError(f"no API token: pass token= or set {env_prefix}_TOKEN")
-    return Credentials(account=account, base_url=base_url, token=token)
+    return Credentials(
+        account=account, base_url=base_url, token=token, default_origin=default_origin
+    )
 
 
 def timeouts(timeout: float | Timeouts | None) -> Timeouts:

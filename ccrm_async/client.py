@@ -8,6 +8,7 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 import cattrs
+from aiohttp.abc import AbstractResolver
 
 from ._client_base import APIClient, resolve_credentials, timeouts
 from ._core.dates import DateLike, date_range
@@ -18,7 +19,7 @@ from .exports import ExportJob, ExportReceiver, start_export
 from .models import CallRecord, Note
 from .pagination import OrderedWindow, Page, Pull, PullStats, paginate
 from .parsing import parse_page
-from .transport import Clock, RequestCounters, Transport
+from .transport import Clock, PublicAddressResolver, RequestCounters, Transport
 
 __all__ = ["CCRMClient"]
 
@@ -78,6 +79,7 @@ class CCRMClient(APIClient):
         lookahead: int | None = None,
         converter: cattrs.Converter | None = None,
         _clock: Clock | None = None,
+        _resolver: AbstractResolver | None = None,
     ) -> None:
         credentials = resolve_credentials(
             account, token, base_url, product="CCRM", env_prefix="CCRM", host="{account}.ccrm.pl"
@@ -98,6 +100,14 @@ class CCRMClient(APIClient):
             timeouts=timeouts(timeout),
             retry_policy=retry,
             clock=_clock,
+            # The default origin only ever resolves to public addresses (no DNS
+            # rebinding into internal services); an explicit base_url (a test
+            # server, a gateway) and a proxy (which resolves for us) are trusted.
+            resolver=(
+                PublicAddressResolver(_resolver)
+                if credentials.default_origin and proxy is None
+                else _resolver
+            ),
         )
         self.custom_fields = CustomFields(self._transport, converter=self._converter)
 

@@ -18,8 +18,10 @@ request goes through :meth:`Transport.request`, which
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -28,6 +30,8 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 import attrs
 import orjson
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from . import __version__
@@ -35,7 +39,7 @@ from ._core import responses, retry
 from .config import RetryPolicy, Secret, Timeouts
 from .errors import CCRMError, RateLimitError, TransportError
 
-__all__ = ["Clock", "RequestCounters", "RequestGate", "Transport"]
+__all__ = ["Clock", "PublicAddressResolver", "RequestCounters", "RequestGate", "Transport"]
 
 log = logging.getLogger("ccrm_async")
 
@@ -185,6 +189,35 @@ class RequestGate:
         self._streak = 0
 
 
+class PublicAddressResolver(AbstractResolver):
+    """A resolver that refuses a host name resolving to any address that is not
+    globally routable (loopback, private, link-local, shared, IPv4-mapped ...).
+
+    It guards the default CCRM origin (``https://{account}.ccrm.pl``) against
+    DNS rebinding: an answer that points the API's name at an internal service
+    (a cloud metadata endpoint, say) fails before any connection is made, even
+    when it mixes one public and one private address.
+    """
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner  # aiohttp's default, made in the loop on first use
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if self._inner is None:
+            self._inner = DefaultResolver()
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            if not ipaddress.ip_address(result["host"]).is_global:
+                raise OSError(f"{host} resolves to a non-public address; refused")
+        return results
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
+
+
 def _translate(exc: BaseException, method: str, path: str) -> TransportError:
     """An aiohttp/OS exception as a :class:`TransportError` with no secret in it."""
     sent = True
@@ -214,7 +247,8 @@ class Transport:
 
     ``concurrency`` (8) bounds requests in flight for the whole client;
     ``max_rps`` (none) caps request starts per second; ``local_addr`` binds
-    every connection to that source IP; ``proxy`` routes every request.
+    every connection to that source IP; ``proxy`` routes every request;
+    ``resolver`` replaces aiohttp's (see :class:`PublicAddressResolver`).
     """
 
     def __init__(
@@ -231,6 +265,7 @@ class Transport:
         error_map: ErrorMap = responses.error_for_status,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.base_url = URL(str(base_url))
         if not self.base_url.is_absolute():
@@ -253,6 +288,7 @@ class Transport:
         self.quota = retry.RetryQuota(
             self.retry_policy.quota_capacity, self.retry_policy.quota_retry_cost
         )
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -269,6 +305,7 @@ class Transport:
                 limit=self.concurrency + 4,  # + room for downloads beside the gate
                 local_addr=(self.local_addr, 0) if self.local_addr else None,
                 ttl_dns_cache=300,
+                resolver=self._resolver,
             )
             t = self.timeouts
             self._session = aiohttp.ClientSession(
@@ -299,6 +336,8 @@ class Transport:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+        if self._resolver is not None:
+            await self._resolver.close()
 
     async def request(
         self,
