@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,40 @@ async def emulator() -> AsyncIterator[CCRMEmulator]:
 async def crm(emulator: CCRMEmulator) -> AsyncIterator[CCRMClient]:
     async with CCRMClient(base_url=emulator.url, token=emulator.token, retry=FAST_RETRY) as client:
         yield client
+
+
+# RELIABILITY 35: whatever the library logs, at DEBUG, in any test, carries no
+# personal data and no raw line breaks from inputs.
+_PESEL = re.compile(r"(?<![\w-])\d{11}(?![\w-])")
+_PHONE = re.compile(r"(?<![\w-])\+?\d(?:[ -]?\d){8,}(?![\w-])")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _valid_pesel(digits: str) -> bool:
+    weights = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
+    check = (10 - sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 10) % 10
+    return check == int(digits[10])
+
+
+def personal_data_in(message: str) -> list[str]:
+    """What in a log message looks like a PESEL, a phone number, an e-mail
+    address or a raw line break."""
+    found = [m for m in _PESEL.findall(message) if _valid_pesel(m)]
+    found += _PHONE.findall(message)
+    found += _EMAIL.findall(message)
+    if "\n" in message or "\r" in message:
+        found.append("a raw line break")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_personal_data_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG, logger="ccrm_async")
+    yield
+    leaks = [
+        (record.name, found)
+        for record in caplog.get_records("call")
+        if record.name.startswith("ccrm_async")
+        for found in personal_data_in(record.getMessage())
+    ]
+    assert leaks == [], leaks
