@@ -172,4 +172,19 @@ class ExportCancelled(ExportError):
 
 
 class DownloadError(ExportError):
-    """The export file could not be downloaded completely and kept."""
+    """The export file could not be downloaded completely and kept.
+
+    ``reason`` says why, for code that reacts to it:
+
+    - ``"too_large"``: over the size cap; ``"incomplete"``: fewer bytes than
+      ``Content-Length`` (or the body was cut off);
+    - ``"refused"``: the storage answered 401, 403, 404 or another error status
+      (``status`` holds it); ``"redirect"``: sent to another origin, or too far;
+    - ``"network"``: the connection failed after retries; ``"disk"``: the file
+      could not be created, written or moved into place;
+    - ``"unknown"``: anything else (a job restored as failed, a bug).
+    """
+
+    def __init__(self, message: str, *, reason: str = "unknown", **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.reason = reason

@@ -115,7 +115,7 @@ async def download_export(
             await asyncio.to_thread(_fsync_dir, destination.parent)
         except OSError as exc:
             raise DownloadError(
-                f"cannot move the export file into place ({exc.strerror})"
+                f"cannot move the export file into place ({exc.strerror})", reason="disk"
             ) from None
     except BaseException:
         _unlink(part)
@@ -140,7 +140,9 @@ async def _fetch(
     try:
         session = transport.session
     except RuntimeError:
-        raise _Failure(DownloadError("the client is closed"), retryable=False) from None
+        raise _Failure(
+            DownloadError("the client is closed", reason="network"), retryable=False
+        ) from None
     for _ in range(MAX_REDIRECTS + 1):
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         headers.update(transport.auth_headers())  # *url* is on the API origin, always
@@ -160,6 +162,7 @@ async def _fetch(
                                 "the download was redirected away from the API origin; "
                                 "not followed",
                                 status=resp.status,
+                                reason="redirect",
                             ),
                             retryable=False,
                         )
@@ -173,18 +176,20 @@ async def _fetch(
             raise
         except aiohttp.ClientPayloadError:
             raise _Failure(
-                DownloadError("export file incomplete: the body was cut off"), retryable=True
+                DownloadError("export file incomplete: the body was cut off", reason="incomplete"),
+                retryable=True,
             ) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise _Failure(DownloadError(_reason(exc)), retryable=True) from None
-    raise _Failure(DownloadError("too many redirects"), retryable=False)
+            raise _Failure(DownloadError(_reason(exc), reason="network"), retryable=True) from None
+    raise _Failure(DownloadError("too many redirects", reason="redirect"), retryable=False)
 
 
 def _status_failure(status: int, body: bytes) -> _Failure:
     error = responses.error_for_status(status, body)
     if isinstance(error, RateLimitError | ServerError) or status == 429:
         return _Failure(
-            DownloadError(f"the server answered {status}", status=status), retryable=True
+            DownloadError(f"the server answered {status}", status=status, reason="refused"),
+            retryable=True,
         )
     if status == 401:
         reason = "unauthorized (wrong key, IP not allowed, or API disabled)"
@@ -194,7 +199,9 @@ def _status_failure(status: int, body: bytes) -> _Failure:
         reason = "not found (the link is wrong or has expired)"
     else:
         reason = f"unexpected status {status}"
-    return _Failure(DownloadError(f"export download {reason}", status=status), retryable=False)
+    return _Failure(
+        DownloadError(f"export download {reason}", status=status, reason="refused"), retryable=False
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -215,7 +222,10 @@ async def _stream(
     expected = resp.content_length if encoding in ("", "identity") else None
     if expected is not None and expected > max_bytes:
         raise _Failure(
-            DownloadError(f"export file too large: {expected} bytes, the limit is {max_bytes}"),
+            DownloadError(
+                f"export file too large: {expected} bytes, the limit is {max_bytes}",
+                reason="too_large",
+            ),
             retryable=False,
         )
     digest = hashlib.sha256()
@@ -226,7 +236,10 @@ async def _stream(
             size += len(chunk)
             if size > max_bytes:
                 raise _Failure(
-                    DownloadError(f"export file too large: more than {max_bytes} bytes, aborted"),
+                    DownloadError(
+                        f"export file too large: more than {max_bytes} bytes, aborted",
+                        reason="too_large",
+                    ),
                     retryable=False,
                 )
             digest.update(chunk)
@@ -237,7 +250,9 @@ async def _stream(
                 _report(progress, size, expected)
         if expected is not None and size != expected:
             raise _Failure(
-                DownloadError(f"export file incomplete: {size} of {expected} bytes"),
+                DownloadError(
+                    f"export file incomplete: {size} of {expected} bytes", reason="incomplete"
+                ),
                 retryable=True,
             )
         _disk(f.flush)
@@ -254,7 +269,7 @@ def _create(part: Path) -> BinaryIO:
     try:
         fd = os.open(part, flags, 0o600)
     except OSError as exc:
-        error = DownloadError(f"cannot create the export file ({exc.strerror})")
+        error = DownloadError(f"cannot create the export file ({exc.strerror})", reason="disk")
         raise _Failure(error, retryable=False) from None
     try:
         os.fchmod(fd, 0o600)
@@ -273,7 +288,8 @@ def _disk(operation: Callable[..., object], *args: object) -> None:
 
 def _disk_failure(exc: OSError) -> _Failure:
     return _Failure(
-        DownloadError(f"cannot write the export file ({exc.strerror})"), retryable=False
+        DownloadError(f"cannot write the export file ({exc.strerror})", reason="disk"),
+        retryable=False,
     )
 
 

@@ -74,7 +74,7 @@ async def test_a_file_served_to_another_ip_fails_the_job(
         job._transport = elsewhere.transport
         with pytest.raises(DownloadError, match="only to the IP") as caught:
             await job.wait(timeout=5)
-    assert caught.value.status == 403
+    assert caught.value.status == 403 and caught.value.reason == "refused"
     assert job.status is ExportStatus.FAILED
     assert files_in(export_dir) == []
 
@@ -132,7 +132,7 @@ async def test_redirects_away_from_the_api_origin_are_refused(
     job = await crm.export_people(["firstName"], receiver=rx)
     with pytest.raises(DownloadError, match="redirected away") as caught:
         await job.wait(timeout=5)
-    assert caught.value.status == 302
+    assert caught.value.status == 302 and caught.value.reason == "redirect"
     assert seen == []  # nothing at all reached another origin, the key least of all
     assert [s for _, s in _only_export(emu).downloads] == [302]  # and no retry
     assert files_in(export_dir) == []
@@ -167,8 +167,9 @@ async def test_a_file_over_max_bytes_is_aborted_at_the_cap(
         progress: list[int] = []
         job = await crm.export_people(["firstName", "lastName"], receiver=rx)
         job.add_progress_callback(lambda received, _: progress.append(received))
-        with pytest.raises(DownloadError, match="too large"):
+        with pytest.raises(DownloadError, match="too large") as caught:
             await job.wait(timeout=10)
+    assert caught.value.reason == "too_large"
     assert max(progress, default=0) <= 10 * MiB
     if not chunked:
         assert progress == []  # refused from Content-Length, before any byte
@@ -182,8 +183,9 @@ async def test_a_body_cut_short_of_content_length_is_incomplete(
     emu.exports.faults.size = 256 * 1024
     emu.exports.faults.truncate_by = 1024
     job = await crm.export_people(["firstName"], receiver=rx)
-    with pytest.raises(DownloadError, match="incomplete"):
+    with pytest.raises(DownloadError, match="incomplete") as caught:
         await job.wait(timeout=10)
+    assert caught.value.reason == "incomplete"
     downloads = _only_export(emu).downloads
     assert len(downloads) == FAST_RETRY.max_attempts  # a cut-off body is retried
     assert files_in(export_dir) == []
@@ -207,7 +209,7 @@ async def test_an_expired_link_fails_without_retries_and_leaves_nothing(
     job = await crm.export_people(["firstName"], receiver=rx)
     with pytest.raises(DownloadError, match="expired") as caught:
         await job
-    assert caught.value.status == 404
+    assert caught.value.status == 404 and caught.value.reason == "refused"
     assert [s for _, s in _only_export(emu).downloads] == [404]
     assert job.status is ExportStatus.FAILED
     assert files_in(export_dir) == []
