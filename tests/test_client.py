@@ -184,3 +184,41 @@ async def test_silence_is_a_timeout() -> None:
             calls = [c async for c in crm.call_history("2024-01-01", "2024-01-31")]
     assert len(calls) == 10
     assert [r.fault for r in emu.log] == ["hang", None]
+
+
+async def test_a_dripping_body_is_cut_by_the_attempt_total() -> None:
+    """RELIABILITY 13: a byte every 50 ms never trips sock_read, the total does."""
+    async with CCRMEmulator(calls=10) as emu:
+        emu.faults.drip_interval = 0.05
+        emu.faults.script("/publicApi/callHistory", ["drip"])
+        async with CCRMClient(
+            base_url=emu.url,
+            token=emu.token,
+            timeout=Timeouts(connect=1, sock_read=0.2, total=0.5),
+            retry=FAST_RETRY,
+        ) as crm:
+            pull = crm.call_history("2024-01-01", "2024-01-31")
+            calls = [c async for c in pull]
+    assert len(calls) == 10 and pull.stats.retries == 1
+    assert [r.fault for r in emu.log] == ["drip", None]
+
+
+async def test_every_request_hanging_ends_within_the_deadline() -> None:
+    """RELIABILITY 13: silence and dripping on every request: an error, in time."""
+    async with CCRMEmulator(calls=10) as emu:
+        emu.faults.drip_interval = 0.05
+        emu.faults.script("/publicApi/callHistory", ["hang", "drip"] * 10)
+        policy = RetryPolicy(max_attempts=10, backoff_base=0.01, backoff_cap=0.01, deadline=1.0)
+        loop = asyncio.get_running_loop()
+        async with CCRMClient(
+            base_url=emu.url,
+            token=emu.token,
+            timeout=Timeouts(connect=1, sock_read=0.2, total=0.5),
+            retry=policy,
+        ) as crm:
+            started = loop.time()
+            with pytest.raises(TransportError, match="timed out"):
+                [c async for c in crm.call_history("2024-01-01", "2024-01-31")]
+            elapsed = loop.time() - started
+    assert elapsed < policy.deadline + 0.5 + 0.5  # the deadline, one attempt, slack
+    assert 2 <= len(emu.log) < policy.max_attempts

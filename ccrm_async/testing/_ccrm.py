@@ -50,6 +50,7 @@ FAULT_NAMES = (
     "data_not_list",  # 200 with "data": {}
     "short",  # 200, the page with its last record missing
     "hang",  # never answers (until the client gives up)
+    "drip",  # the answer one byte every ``Faults.drip_interval`` seconds
 )
 
 
@@ -64,6 +65,7 @@ class Faults:
     (transient faults, as in life); scripted faults are always applied.
 
     - ``latency`` (s): added before every answer;
+    - ``drip_interval`` (1 s): the pause between bytes of a ``"drip"`` answer;
     - ``error_rate``: share of requests answered 503;
     - ``reset_rate``: share cut off after half the body;
     - ``rate_limit_rate``: share answered with the rate-limit 403;
@@ -72,6 +74,7 @@ class Faults:
     """
 
     latency: float = 0.0
+    drip_interval: float = 1.0
     error_rate: float = 0.0
     reset_rate: float = 0.0
     rate_limit_rate: float = 0.0
@@ -269,6 +272,14 @@ class CCRMEmulator(AppServer):
         response = await handler(request)
         assert isinstance(response, web.Response) and response.body is not None
         body = bytes(response.body)  # type: ignore[arg-type]
+        if fault == "drip":
+            drip = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            drip.content_length = len(body)
+            await drip.prepare(request)
+            for i in range(len(body)):
+                await drip.write(body[i : i + 1])
+                await asyncio.sleep(self.faults.drip_interval)
+            return drip
         if fault == "truncated":
             return web.Response(body=body[: len(body) // 2], content_type="application/json")
         if fault == "short":
