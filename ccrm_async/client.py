@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterable
+from datetime import tzinfo
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -13,7 +14,7 @@ from aiohttp.abc import AbstractResolver
 from ._client_base import APIClient, resolve_credentials, timeouts
 from ._core.dates import DateLike, date_range
 from .config import RetryPolicy, Secret, Timeouts
-from .converter import LENIENT
+from .converter import LENIENT, make_converter
 from .custom_fields import CustomFields
 from .exports import ExportJob, ExportReceiver, start_export
 from .models import CallRecord, Note
@@ -59,7 +60,11 @@ class CCRMClient(APIClient):
     - ``retry``: a :class:`RetryPolicy` (5 attempts, backoff 0.5 s doubling to
       30 s with full jitter, 120 s per request, shared 2 s rate-limit cool-down);
     - ``lookahead``: pages in flight or parsed and waiting in a pull
-      (default ``concurrency + 2``); bounds a pull's memory.
+      (default ``concurrency + 2``); bounds a pull's memory;
+    - ``tz``: the account's time zone (e.g. ``ZoneInfo("Europe/Warsaw")``). The
+      API's date-times carry no zone; by default they stay naive. With ``tz``
+      they are read as aware date-times in that zone, and aware arguments are
+      converted to it before they are sent.
 
     Use it as an async context manager, or call :meth:`close` when done.
     """
@@ -78,6 +83,7 @@ class CCRMClient(APIClient):
         retry: RetryPolicy | None = None,
         lookahead: int | None = None,
         converter: cattrs.Converter | None = None,
+        tz: tzinfo | None = None,
         _clock: Clock | None = None,
         _resolver: AbstractResolver | None = None,
     ) -> None:
@@ -89,7 +95,8 @@ class CCRMClient(APIClient):
         self.account = credentials.account
         self.concurrency = concurrency
         self.lookahead = lookahead if lookahead is not None else concurrency + 2
-        self._converter = converter or LENIENT
+        self.tz = tz
+        self._converter = converter or (make_converter(tz=tz) if tz is not None else LENIENT)
         self._transport = Transport(
             credentials.base_url,
             Secret(credentials.token),
@@ -123,7 +130,7 @@ class CCRMClient(APIClient):
         :class:`~ccrm_async.PullStats` are on the returned object's ``stats``.
         """
         stats = PullStats()
-        return Pull(self._calls(date_range(date_from, date_to), stats), stats)
+        return Pull(self._calls(date_range(date_from, date_to, tz=self.tz), stats), stats)
 
     def _paged(
         self,
@@ -188,7 +195,7 @@ class CCRMClient(APIClient):
         once. ``stats.notes`` counts the notes fetched.
         """
         stats = PullStats()
-        calls = self._calls(date_range(date_from, date_to), stats)
+        calls = self._calls(date_range(date_from, date_to, tz=self.tz), stats)
         return Pull(self._with_notes(calls, stats, window), stats)
 
     async def _with_notes(

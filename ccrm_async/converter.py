@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -167,6 +167,20 @@ def _optional_datetime(value: Any, _: type) -> datetime | None:
     return _to_datetime(value, datetime)
 
 
+def _zoned(
+    tz: tzinfo,
+) -> tuple[Callable[[Any, Any], datetime], Callable[[Any, Any], datetime | None]]:
+    def to_datetime(value: Any, _: Any) -> datetime:
+        parsed = _to_datetime(value, datetime)
+        return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+
+    def optional_datetime(value: Any, _: Any) -> datetime | None:
+        parsed = _optional_datetime(value, datetime)
+        return None if parsed is None else to_datetime(parsed, datetime)
+
+    return to_datetime, optional_datetime
+
+
 def _items(value: Any) -> Iterable[Any]:
     if isinstance(value, list | tuple):
         return value
@@ -185,10 +199,13 @@ def _is_tuple_of(tp: Any) -> bool:
     return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def make_converter(*, strict: bool = False) -> cattrs.Converter:
+def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> cattrs.Converter:
     """Build a converter with every rule in the module docstring.
 
     ``strict=True`` forbids unknown keys and keeps cattrs' detailed validation.
+    ``tz`` (the account's zone, e.g. ``ZoneInfo("Europe/Warsaw")``) makes every
+    date-time read aware in that zone, and writes aware ones in its wall clock;
+    by default they stay naive, as the API sends them.
     """
     conv = cattrs.Converter(
         detailed_validation=strict,
@@ -199,8 +216,17 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     conv.register_structure_hook(int, _to_int)
     conv.register_structure_hook(str, _to_str)
     conv.register_structure_hook(int | float, _to_number)
-    conv.register_structure_hook(datetime, _to_datetime)
-    conv.register_unstructure_hook(datetime, format_datetime)
+    to_datetime: Callable[[Any, Any], datetime] = _to_datetime
+    optional_datetime: Callable[[Any, Any], datetime | None] = _optional_datetime
+    write_datetime: Callable[[datetime], str] = format_datetime
+    if tz is not None:
+        to_datetime, optional_datetime = _zoned(tz)
+
+        def write_datetime(value: datetime) -> str:
+            return format_datetime(value.astimezone(tz) if value.tzinfo is not None else value)
+
+    conv.register_structure_hook(datetime, to_datetime)
+    conv.register_unstructure_hook(datetime, write_datetime)
 
     # Registered on the base class: single dispatch then prefers it to ``str``.
     enum_hook = _EnumHook()
@@ -212,7 +238,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     flat_optionals: dict[Any, Callable[[Any, Any], Any]] = {
         str: _optional_str,
         int: _optional_int,
-        datetime: _optional_datetime,
+        datetime: optional_datetime,
     }
 
     def optional_hook_factory(tp: Any) -> Callable[[Any, Any], Any]:

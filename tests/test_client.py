@@ -222,3 +222,25 @@ async def test_every_request_hanging_ends_within_the_deadline() -> None:
             elapsed = loop.time() - started
     assert elapsed < policy.deadline + 0.5 + 0.5  # the deadline, one attempt, slack
     assert 2 <= len(emu.log) < policy.max_attempts
+
+
+async def test_account_time_zone(emulator: CCRMEmulator) -> None:
+    """With ``tz``, date-times come back aware and aware arguments are converted."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    tz = timezone(timedelta(hours=1), "CET")
+    async with CCRMClient(base_url=emulator.url, token=emulator.token, tz=tz) as crm:
+        start = datetime(2023, 12, 31, 23, 0, tzinfo=UTC)  # 2024-01-01 00:00 in CET
+        pull = crm.call_history(start, "2024-01-02")
+        calls = [c async for c in pull]
+        notes = await crm.notes(next(c.uuid for c in calls if c.has_notes))
+    assert emulator.log[0].query["dateFrom"] == "2024-01-01 00:00:00"
+    assert emulator.log[0].query["dateTo"] == "2024-01-02 23:59:59"
+    assert calls and all(c.call_date.tzinfo is tz for c in calls)
+    assert all(n.created is not None and n.created.tzinfo is tz for n in notes)
+    assert min(c.call_date for c in calls) >= start
+
+
+async def test_naive_by_default(crm: CCRMClient) -> None:
+    calls = [c async for c in crm.call_history("2024-01-01", "2024-01-01")]
+    assert calls and all(c.call_date.tzinfo is None for c in calls)

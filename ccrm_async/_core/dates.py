@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 
 from ..errors import ValidationError
 
@@ -44,14 +44,25 @@ def _coerce(value: DateLike, name: str, *, end: bool) -> datetime:
     )
 
 
-def date_range(date_from: DateLike, date_to: DateLike) -> tuple[str, str]:
+def _in_zone(value: datetime, tz: tzinfo | None) -> datetime:
+    # With the account's zone known, an aware value is converted to its wall
+    # clock; a naive one already is that wall clock.
+    if tz is None or value.tzinfo is None:
+        return value
+    return value.astimezone(tz).replace(tzinfo=None)
+
+
+def date_range(
+    date_from: DateLike, date_to: DateLike, *, tz: tzinfo | None = None
+) -> tuple[str, str]:
     """Validate a range and give its two wire strings.
 
     A ``date`` means the whole day: 00:00:00 as the start, 23:59:59 as the end.
+    With *tz* (the account's zone), aware date-times are converted to it first.
     Raises :class:`~ccrm_async.ValidationError` when ``date_from > date_to``.
     """
-    start = _coerce(date_from, "date_from", end=False)
-    stop = _coerce(date_to, "date_to", end=True)
+    start = _in_zone(_coerce(date_from, "date_from", end=False), tz)
+    stop = _in_zone(_coerce(date_to, "date_to", end=True), tz)
     if (start.tzinfo is None) != (stop.tzinfo is None):
         raise ValidationError("date_from and date_to must both be naive or both be aware")
     if start > stop:

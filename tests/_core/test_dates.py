@@ -36,3 +36,16 @@ def test_unreadable_dates(bad: object) -> None:
 
 def test_parse_wire_format() -> None:
     assert parse_datetime("2022-12-29 11:24:57") == datetime(2022, 12, 29, 11, 24, 57)
+
+
+def test_aware_values_in_the_account_zone() -> None:
+    from datetime import UTC, timedelta, timezone
+
+    cet = timezone(timedelta(hours=1))
+    start = datetime(2024, 1, 1, 7, 0, tzinfo=UTC)
+    assert date_range(start, "2024-01-01 12:00:00", tz=cet) == (
+        "2024-01-01 08:00:00",
+        "2024-01-01 12:00:00",
+    )
+    with pytest.raises(ValidationError, match="naive"):
+        date_range(start, "2024-01-01 12:00:00")  # no zone to convert to
