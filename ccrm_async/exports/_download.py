@@ -11,20 +11,25 @@ The body is streamed to ``<name>.part`` (mode 0600) while its SHA-256 is
 computed; it is aborted past ``max_bytes``, checked against
 ``Content-Length``, fsynced and renamed into place, and the directory fsynced.
 Connection errors, timeouts, 5xx, a rate-limit 403 and a cut-off body are
-retried with the client's backoff; anything else fails at once. On any
-failure or cancellation the ``.part`` file is removed.
+retried with the client's backoff; anything else fails at once. A retry
+resumes where the ``.part`` file ends (``Range: bytes=N-``): a 206 starting at
+N is appended (the SHA-256 goes on over the same bytes), a 200 starts the file
+over, a 206 starting elsewhere starts over with the next attempt, and a 416
+whose ``Content-Range`` total equals what is on disk means the file was
+complete. On any failure or cancellation the ``.part`` file is removed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
 import os
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import aiohttp
 import attrs
@@ -32,6 +37,7 @@ import attrs
 from .._core import responses
 from .._core.callback import Origin, download_url, redirect_target
 from .._core.export_files import ExportFormat, detect_format
+from .._core.ranges import parse_content_range
 from .._core.retry import backoff
 from ..errors import DownloadError, RateLimitError, ServerError
 from ..transport import Transport
@@ -58,6 +64,19 @@ class Downloaded:
     size: int
     sha256: str
     format: ExportFormat
+
+
+@attrs.define
+class _Partial:
+    """What earlier attempts left in the ``.part`` file, for resuming."""
+
+    size: int = 0
+    digest: Any = attrs.field(factory=hashlib.sha256)
+    head: bytes = b""
+    total: int | None = None  # the file's whole size, once an answer said it
+
+    def reset(self) -> None:
+        self.size, self.digest, self.head, self.total = 0, hashlib.sha256(), b"", None
 
 
 class _Failure(Exception):
@@ -87,16 +106,18 @@ async def download_export(
     rng = rng or random.Random()
     attempt = 0
     final: Path | None = None
+    partial = _Partial()
     try:
         while True:
             attempt += 1
             try:
                 size, digest, head = await _fetch(
-                    transport, origin, file_id, part, max_bytes, progress
+                    transport, origin, file_id, part, max_bytes, progress, partial
                 )
                 break
             except _Failure as failure:
-                _unlink(part)
+                if not partial.size:
+                    _unlink(part)  # nothing worth resuming from
                 if not failure.retryable or attempt >= policy.max_attempts:
                     raise failure.error from None
                 delay = backoff(policy, attempt, rng)
@@ -132,6 +153,7 @@ async def _fetch(
     part: Path,
     max_bytes: int,
     progress: Progress | None,
+    partial: _Partial,
 ) -> tuple[int, str, bytes]:
     url = download_url(origin, file_id)
     t = transport.timeouts
@@ -146,6 +168,8 @@ async def _fetch(
     for _ in range(MAX_REDIRECTS + 1):
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         headers.update(transport.auth_headers())  # *url* is on the API origin, always
+        if partial.size:
+            headers["Range"] = f"bytes={partial.size}-"
         try:
             async with session.get(
                 url,
@@ -168,10 +192,24 @@ async def _fetch(
                         )
                     url = target
                     continue
+                if resp.status == 416 and partial.size:
+                    answered = parse_content_range(resp.headers.get("Content-Range"))
+                    if answered is not None and answered.total == partial.size:
+                        return await _finish(part, partial)  # it was all there
+                    partial.reset()
+                    raise _Failure(_restart("the resumed range was refused"), retryable=True)
+                if resp.status == 206 and partial.size:
+                    answered = parse_content_range(resp.headers.get("Content-Range"))
+                    if answered is None or answered.start != partial.size:
+                        partial.reset()
+                        raise _Failure(_restart("resumed at another offset"), retryable=True)
+                    partial.total = answered.total
+                    return await _stream(resp, part, max_bytes, progress, partial)
                 if resp.status != 200:
                     body = await resp.content.read(4096)
                     raise _status_failure(resp.status, body)
-                return await _stream(resp, part, max_bytes, progress)
+                partial.reset()  # a whole file: (re)start from its first byte
+                return await _stream(resp, part, max_bytes, progress, partial)
         except _Failure:
             raise
         except aiohttp.ClientPayloadError:
@@ -215,11 +253,18 @@ def _reason(exc: BaseException) -> str:
 
 
 async def _stream(
-    resp: aiohttp.ClientResponse, part: Path, max_bytes: int, progress: Progress | None
+    resp: aiohttp.ClientResponse,
+    part: Path,
+    max_bytes: int,
+    progress: Progress | None,
+    partial: _Partial,
 ) -> tuple[int, str, bytes]:
+    """Write the body after what *partial* holds (from byte 0 when it is empty)."""
     encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
-    # With a content coding, Content-Length counts the coded bytes, not ours.
-    expected = resp.content_length if encoding in ("", "identity") else None
+    if partial.total is None and encoding in ("", "identity") and resp.content_length is not None:
+        # With a content coding, Content-Length counts the coded bytes, not ours.
+        partial.total = partial.size + resp.content_length
+    expected = partial.total
     if expected is not None and expected > max_bytes:
         raise _Failure(
             DownloadError(
@@ -228,13 +273,9 @@ async def _stream(
             ),
             retryable=False,
         )
-    digest = hashlib.sha256()
-    head = b""
-    size = 0
-    with _create(part) as f:
+    with _open_part(part, append=partial.size > 0) as f:
         async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
-            size += len(chunk)
-            if size > max_bytes:
+            if partial.size + len(chunk) > max_bytes:
                 raise _Failure(
                     DownloadError(
                         f"export file too large: more than {max_bytes} bytes, aborted",
@@ -242,30 +283,48 @@ async def _stream(
                     ),
                     retryable=False,
                 )
-            digest.update(chunk)
-            if len(head) < _SNIFF:
-                head += chunk[: _SNIFF - len(head)]
-            _disk(f.write, chunk)
+            _disk(_write_all, f, chunk)
+            # Counted once written: what `partial` says is what the file holds.
+            partial.digest.update(chunk)
+            partial.size += len(chunk)
+            if len(partial.head) < _SNIFF:
+                partial.head += chunk[: _SNIFF - len(partial.head)]
             if progress is not None:
-                _report(progress, size, expected)
-        if expected is not None and size != expected:
+                _report(progress, partial.size, expected)
+        if expected is not None and partial.size != expected:
             raise _Failure(
                 DownloadError(
-                    f"export file incomplete: {size} of {expected} bytes", reason="incomplete"
+                    f"export file incomplete: {partial.size} of {expected} bytes",
+                    reason="incomplete",
                 ),
                 retryable=True,
             )
-        _disk(f.flush)
+    return await _finish(part, partial)
+
+
+async def _finish(part: Path, partial: _Partial) -> tuple[int, str, bytes]:
+    """fsync the complete ``.part`` file; its size, SHA-256 and first bytes."""
+    try:
+        fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            await asyncio.to_thread(os.fsync, f.fileno())
-        except OSError as exc:
-            raise _disk_failure(exc) from None
-    return size, digest.hexdigest(), head
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _disk_failure(exc) from None
+    return partial.size, partial.digest.hexdigest(), partial.head
 
 
-def _create(part: Path) -> BinaryIO:
-    """*part* opened for writing, mode 0600 whatever the umask; not through a symlink."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+def _restart(why: str) -> DownloadError:
+    return DownloadError(f"export download {why}; starting over", reason="incomplete")
+
+
+def _open_part(part: Path, *, append: bool) -> BinaryIO:
+    """*part* opened for writing (emptied, or *append* to it), mode 0600 whatever
+    the umask; not through a symlink. Writes are unbuffered: what returned from
+    ``write`` is in the file, so a resume starts exactly where it ended."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_APPEND if append else os.O_TRUNC
     try:
         fd = os.open(part, flags, 0o600)
     except OSError as exc:
@@ -273,10 +332,19 @@ def _create(part: Path) -> BinaryIO:
         raise _Failure(error, retryable=False) from None
     try:
         os.fchmod(fd, 0o600)
-        return open(fd, "wb")
+        return open(fd, "ab" if append else "wb", buffering=0)
     except OSError as exc:
         os.close(fd)
         raise _disk_failure(exc) from None
+
+
+def _write_all(f: BinaryIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = f.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the file took no bytes")
+        view = view[written:]
 
 
 def _disk(operation: Callable[..., object], *args: object) -> None:

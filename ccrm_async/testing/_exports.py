@@ -32,6 +32,7 @@ from aiohttp import web
 from yarl import URL
 
 from .._core.export_columns import allowed_columns, is_custom_field
+from .._core.ranges import parse_range_request
 
 if TYPE_CHECKING:
     from ._ccrm import CCRMEmulator
@@ -77,6 +78,13 @@ class ExportFaults:
     - ``truncate_by`` (0): send that many bytes fewer than ``Content-Length``
       promises, then close the connection cleanly; ``chunked``: no
       ``Content-Length``;
+    - ``cut_first_after`` (none): the first download of each file is cut (a
+      clean close) after that many bytes (past the end: after the last byte,
+      before a chunked body's end);
+    - resuming: an open-ended ``Range: bytes=N-`` is answered 206 with
+      ``Content-Range`` (416 past the end); ``ignore_range`` answers 200 with
+      the whole file instead, ``range_shift`` (0) answers a range starting that
+      many bytes later than asked;
     - ``redirect_to``: answer downloads with a 302 to this URL (``{id}`` in it
       is replaced by the file id); a request whose query has ``redirected`` is
       served, so a same-origin redirect can be followed;
@@ -100,6 +108,9 @@ class ExportFaults:
     download_hang: bool = False
     truncate_by: int = 0
     chunked: bool = False
+    cut_first_after: int | None = None
+    ignore_range: bool = False
+    range_shift: int = 0
     redirect_to: str | None = None
     format: str = "csv"
     encoding: str = "utf-8-sig"
@@ -138,6 +149,16 @@ class _FileBody:
 
     def data(self) -> bytes:
         return b"".join(self.chunks())
+
+    def chunks_from(self, offset: int) -> Iterator[bytes]:
+        """The bytes from *offset* on, in chunks."""
+        skip = offset
+        for chunk in self.chunks():
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            yield chunk[skip:]
+            skip = 0
 
 
 @attrs.define
@@ -513,23 +534,34 @@ class ExportArea:
         if f.download_delay:
             await asyncio.sleep(f.download_delay)
         body = export.body
+        offset = None if f.ignore_range else parse_range_request(request.headers.get("Range"))
+        if offset is not None and offset >= body.size:
+            export.downloads.append((request.remote, 416))
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{body.size}"})
+        code = 200 if offset is None else 206
+        start = 0 if offset is None else min(offset + f.range_shift, body.size - 1)
         response = web.StreamResponse(
-            status=200,
+            status=code,
             headers={
                 "Content-Type": body.content_type,
                 "Content-Disposition": f'attachment; filename="{_file_name(export, body)}"',
             },
         )
+        if code == 206:
+            response.headers["Content-Range"] = f"bytes {start}-{body.size - 1}/{body.size}"
         if not f.chunked:
-            response.content_length = body.size
-        export.downloads.append((request.remote, 200))
+            response.content_length = body.size - start
+        first = not export.downloads or all(s not in (200, 206) for _, s in export.downloads)
+        export.downloads.append((request.remote, code))
         await response.prepare(request)
         if f.download_hang:
             await response.write(body.head[: min(len(body.head) // 2, _CHUNK)])
             await asyncio.Event().wait()
-        to_send = body.size - f.truncate_by if f.truncate_by else None
+        to_send = body.size - start - f.truncate_by if f.truncate_by else None
+        if first and f.cut_first_after is not None:
+            to_send = f.cut_first_after
         sent = 0
-        for chunk in body.chunks():
+        for chunk in body.chunks_from(start):
             if to_send is not None and sent + len(chunk) > to_send:
                 chunk = chunk[: to_send - sent]
             await response.write(chunk)
@@ -537,9 +569,13 @@ class ExportArea:
             if f.download_rate:
                 await asyncio.sleep(len(chunk) / f.download_rate)
             if to_send is not None and sent >= to_send:
-                if request.transport is not None:
-                    request.transport.close()  # a clean close, short of Content-Length
-                return response
+                break
+        if to_send is not None:
+            # A clean close short of the promise (or, past the file's end, before
+            # the end of a chunked body).
+            if request.transport is not None:
+                request.transport.close()
+            return response
         await response.write_eof()
         return response
 
