@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,15 +31,20 @@ def test_sigterm_with_downloads_in_flight(
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "error::ResourceWarning"},
     )
+    # A child that never gets ready must not hang the suite: kill it after 30 s.
+    watchdog = threading.Timer(30.0, child.kill)
+    watchdog.start()
     try:
         assert child.stdout is not None
         ready = json.loads(child.stdout.readline() or "{}")
+        watchdog.cancel()
         assert ready.get("ready"), child.stderr.read() if child.stderr else ""
         sent = time.monotonic()
         child.send_signal(signal.SIGTERM)
         stdout, stderr = child.communicate(timeout=shutdown_timeout + 5)
         exited_after = time.monotonic() - sent
     finally:
+        watchdog.cancel()
         if child.poll() is None:
             child.kill()
             child.communicate()
