@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -276,9 +277,12 @@ def test_serve_end_to_end_in_a_subprocess(tmp_path: Path, entry: list[str]) -> N
         text=True,
         cwd=tmp_path,
     )  # fmt: skip
+    watchdog = threading.Timer(30.0, proc.kill)  # never hang the suite
+    watchdog.start()
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
+        watchdog.cancel()
         assert line.startswith("serving 3 people, 2 organisations"), line
         url = line.rsplit(" at ", 1)[1].strip()
         assert url.endswith("/api/customers.json")
@@ -305,6 +309,7 @@ def test_serve_end_to_end_in_a_subprocess(tmp_path: Path, entry: list[str]) -> N
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
