@@ -9,14 +9,18 @@ them), and a bounded grace period for open requests on close.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 import attrs
 from aiohttp import web
 
-__all__ = ["AppServer", "Running", "ServedAsContext", "serve"]
+__all__ = ["AppServer", "Running", "ServedAsContext", "serve", "signal_handlers"]
 
 #: Hosts that mean "every interface", and the address to show for them.
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
@@ -123,3 +127,25 @@ class AppServer(ServedAsContext):
     def open_connections(self) -> int:
         """Client connections the server holds open now."""
         return self._running.open_connections if self._running is not None else 0
+
+
+@contextlib.contextmanager
+def signal_handlers(callback: Callable[[], object], *signals: signal.Signals) -> Iterator[None]:
+    """Call *callback* on each of *signals* while inside, then restore the default.
+
+    Where the running loop cannot take signal handlers (off the main thread,
+    or a platform without them) the signal keeps its default action.
+    """
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in signals:
+        try:
+            loop.add_signal_handler(sig, callback)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

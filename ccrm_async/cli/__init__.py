@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sqlite3
@@ -26,6 +25,7 @@ import traceback
 from collections.abc import Sequence
 
 from .. import __version__
+from .._serving import signal_handlers
 from ..errors import CCRMError
 from ..sinks import SinkError
 from . import _calls, _demo, _emulator, _export, _fields, _thulium
@@ -54,17 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace) -> int:
     # SIGTERM cancels the command like Ctrl-C does, so that it cleans up.
-    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
-    if task is not None:
-        # Not available off the main thread or on every platform: then SIGTERM kills.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
+    if task is None:  # not run as a task: nothing to cancel
         code: int = await args.run(args)
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
+        return code
+    with signal_handlers(task.cancel, signal.SIGTERM):
+        code = await args.run(args)
     return code
 
 

@@ -45,6 +45,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from .._serving import signal_handlers
 from ..client import CCRMClient
 from ..errors import CCRMError
 from ..exports import ExportReceiver
@@ -301,22 +302,6 @@ async def _open_directory(args: argparse.Namespace, names: Mapping[str, str]) ->
     return ContactDirectory.open(args.directory)
 
 
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
-def _remove_signal_handlers() -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.remove_signal_handler(sig)
-
-
 async def run_serve(args: argparse.Namespace, *, ready: asyncio.Event | None = None) -> int:
     """``thulium serve``: returns the exit status once stopped (SIGINT/SIGTERM,
     or the task cancelled). *ready* is set once the server listens."""
@@ -354,8 +339,8 @@ async def run_serve(args: argparse.Namespace, *, ready: asyncio.Event | None = N
                 await _start_refresh(args, app, directory, names, stack)
             host, port = args.listen
             server = await stack.enter_async_context(LookupServer(app, host, port))
-            stop = _stop_event()
-            stack.callback(_remove_signal_handlers)
+            stop = asyncio.Event()
+            stack.enter_context(signal_handlers(stop.set, signal.SIGINT, signal.SIGTERM))
             shown_path = "/<token>" + args.path if token else args.path
             print(f"serving {_summary(directory.stats)} at {server.url}{shown_path}", flush=True)
             if ready is not None:
