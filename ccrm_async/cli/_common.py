@@ -145,6 +145,17 @@ def window_size(text: str) -> timedelta:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """A number of seconds above 0 (``--timeout``, ``--refresh-every``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

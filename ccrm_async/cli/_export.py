@@ -22,6 +22,7 @@ from ._common import (
     listen_address,
     make_client,
     positive_int,
+    positive_seconds,
 )
 
 __all__ = ["parse_columns", "register"]
@@ -37,16 +38,6 @@ def parse_columns(text: str) -> list[str]:
             "expected comma-separated column names, e.g. firstName,phone1"
         )
     return columns
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,7 +83,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         )
         parser.add_argument(
             "--timeout",
-            type=_seconds,
+            type=positive_seconds,
             default=1800.0,
             metavar="SECONDS",
             help="how long to wait for the callback (1800)",
