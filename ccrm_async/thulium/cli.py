@@ -46,7 +46,6 @@ import aiohttp
 import orjson
 
 from .._serving import signal_handlers
-from ..cli._common import positive_seconds
 from ..client import CCRMClient
 from ..errors import CCRMError
 from ..exports import ExportReceiver
@@ -96,6 +95,18 @@ def _fields(value: str) -> frozenset[str]:
     return names
 
 
+def _positive(value: str) -> float:
+    # Like ccrm_async.cli's positive_seconds; this module does not import the
+    # main command line, which imports it.
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return number
+
+
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("CCRM account (the key comes from CCRM_TOKEN)")
     group.add_argument("--account", help="CCRM account name (https://NAME.ccrm.pl)")
@@ -110,10 +121,7 @@ def _export_options(parser: Any) -> None:  # a parser or an argument group
         help="also export PESEL and identity-document columns (off: not stored at all)",
     )
     parser.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=1800.0,
-        help="seconds to wait for each export (1800)",
+        "--timeout", type=_positive, default=1800.0, help="seconds to wait for each export (1800)"
     )
 
 
@@ -204,10 +212,7 @@ def add_thulium_commands(
     answer.add_argument("--expose-id-document", action="store_true")
     refresh = serve.add_argument_group("periodic refresh from CCRM (needs an account)")
     refresh.add_argument(
-        "--refresh-every",
-        type=positive_seconds,
-        metavar="SECONDS",
-        help="export and rebuild this often",
+        "--refresh-every", type=_positive, metavar="SECONDS", help="export and rebuild this often"
     )
     refresh.add_argument(
         "--public-url", help="how CCRM reaches this server, for the export callbacks"
