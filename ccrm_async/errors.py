@@ -15,6 +15,7 @@ Every exception the library raises on purpose derives from :class:`CCRMError`::
     ├── TransportError           connection errors and timeouts after retries
     ├── ResponseError            a body that is not the documented envelope
     │                            (not JSON, "success": false, "data" of the wrong type)
+    ├── EventLoopError           a client used from an event loop other than its own
     ├── thulium.DirectoryError   a contact directory file cannot be built or read
     └── ExportError              an export job failed
         ├── ExportTimeout        no callback before the job's deadline
@@ -33,6 +34,7 @@ __all__ = [
     "AuthenticationError",
     "CCRMError",
     "DownloadError",
+    "EventLoopError",
     "ExportCancelled",
     "ExportError",
     "ExportTimeout",
@@ -157,6 +159,13 @@ class ResponseError(CCRMError):
     """
 
     transient: bool = False
+
+
+class EventLoopError(CCRMError, RuntimeError):
+    """A client was used from an event loop other than the one it was first used
+    in. Its session, connections and request gate belong to that loop; make the
+    client inside the loop that uses it (``asyncio.run``, a thread, a framework
+    that runs coroutines on a loop of its own, such as dlt). Never retried."""
 
 
 class ExportError(CCRMError):

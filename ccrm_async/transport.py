@@ -37,7 +37,7 @@ from yarl import URL
 from . import __version__
 from ._core import responses, retry
 from .config import RetryPolicy, Secret, Timeouts
-from .errors import CCRMError, RateLimitError, TransportError
+from .errors import CCRMError, EventLoopError, RateLimitError, TransportError
 
 __all__ = ["Clock", "PublicAddressResolver", "RequestCounters", "RequestGate", "Transport"]
 
@@ -291,15 +291,30 @@ class Transport:
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # bound on first use
 
     def __repr__(self) -> str:
         return f"Transport(base_url={str(self.base_url)!r}, concurrency={self.concurrency})"
+
+    def _check_loop(self) -> None:
+        """Bind the transport to the running loop on first use; raise
+        :class:`EventLoopError` when a later use comes from another loop (the
+        session, its connections and the gate's waiters belong to the first)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise EventLoopError(
+                "this client was first used in another event loop; create the client "
+                "inside the loop that uses it (one client per loop)"
+            )
 
     @property
     def session(self) -> aiohttp.ClientSession:
         """The session, opened on first use inside the running loop."""
         if self._closed:
             raise RuntimeError("the client is closed")
+        self._check_loop()
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self.concurrency + 4,  # + room for downloads beside the gate
@@ -332,6 +347,8 @@ class Transport:
         return {"Authorization": f"Bearer {self._token.reveal()}"}
 
     async def close(self) -> None:
+        if self._session is not None:
+            self._check_loop()  # aiohttp can close a session only in its own loop
         self._closed = True
         if self._session is not None:
             session, self._session = self._session, None
@@ -363,6 +380,7 @@ class Transport:
         *route* names the request in logs and errors instead of *path* when the
         path carries data that must not be logged (an external id, say).
         """
+        self._check_loop()
         policy = self.retry_policy
         clock = self.clock
         url = self.base_url.join(URL(path))
