@@ -122,6 +122,17 @@ class CustomFields:
             "GET", path, partial(parse_custom_fields, converter=self._converter)
         )
 
+    async def list_all(
+        self, contact_types: Collection[str] = CONTACT_TYPES
+    ) -> builtins.list[CustomField]:
+        """The fields of *contact_types* (both by default), each once: a field of
+        both types is listed by both. One request per contact type."""
+        found: dict[str, CustomField] = {}
+        for contact_type in contact_types:
+            for field in await self.list(contact_type):
+                found.setdefault(field.uuid, field)
+        return builtins.list(found.values())
+
     async def create(self, spec: FieldSpec) -> CustomField:
         """Create the field *spec* describes and return it as listed, with its uuid.
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 
-from ..client import CCRMClient
 from ..converter import LENIENT
 from ..errors import ValidationError
 from ..models.custom_fields import (
@@ -255,19 +254,10 @@ def fields_table(fields: Iterable[CustomField]) -> list[str]:
 # -- the commands ------------------------------------------------------------------------------
 
 
-async def _list_all(crm: CCRMClient, contact_types: Iterable[str]) -> list[CustomField]:
-    """The fields of *contact_types*, each once (a field of both types is listed twice)."""
-    found: dict[str, CustomField] = {}
-    for contact_type in contact_types:
-        for field in await crm.custom_fields.list(contact_type):
-            found.setdefault(field.uuid, field)
-    return list(found.values())
-
-
 async def _run_list(args: argparse.Namespace) -> int:
     types = [args.contact_type] if args.contact_type else list(CONTACT_TYPES)
     async with make_client(args) as crm:
-        fields = await _list_all(crm, types)
+        fields = await crm.custom_fields.list_all(types)
     if args.json:
         print(orjson.dumps([field_object(f) for f in fields]).decode())
     elif fields:
@@ -293,7 +283,7 @@ async def _run_create(args: argparse.Namespace) -> int:
 
 async def _run_delete(args: argparse.Namespace) -> int:
     async with make_client(args) as crm:
-        fields = {field.uuid: field for field in await _list_all(crm, CONTACT_TYPES)}
+        fields = {field.uuid: field for field in await crm.custom_fields.list_all()}
         field = fields.get(args.uuid)
         if field is None:
             raise CommandError(f"no custom field has the uuid {args.uuid!r}")

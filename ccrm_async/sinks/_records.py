@@ -9,7 +9,9 @@
   (``flags``, ``userTalk.receivers``, ``notes``) are JSON in one cell. The
   columns follow the model, so every file has the same header.
 - :func:`sqlite_call_row` / :func:`sqlite_note_row`: the useful columns of the
-  ``calls`` and ``notes`` tables plus the raw JSON.
+  ``calls`` and ``notes`` tables plus the raw JSON. The one record-to-row
+  mapping of the library: the SQLite sink stores these rows, and
+  :mod:`ccrm_async.dlt` turns them into Arrow tables with the same column names.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def sqlite_call_row(obj: dict[str, Any]) -> tuple[Any, ...]:
         obj.get("service"),
         obj.get("status"),
         obj.get("duration"),
-        1 if obj.get("note") else 0,
+        bool(obj.get("note")),  # SQLite stores it as 1/0
         _number(obj.get("from")),
         _number(obj.get("to")),
         _number(obj.get("externalNumber")),
