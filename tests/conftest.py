@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,11 @@ from ccrm_async import CCRMClient, RetryPolicy
 from ccrm_async.testing import CCRMEmulator
 
 SAMPLES = Path(__file__).parent / "samples"
+
+# dlt and Dagster send usage statistics by default; tests reach nothing
+# outside 127.0.0.0/8. Set before either reads its configuration.
+os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+os.environ["DAGSTER_DISABLE_TELEMETRY"] = "true"
 
 # Tests stay deterministic: Hypothesis draws the same examples on every run
 # (and keeps no example database between runs).
