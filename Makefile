@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(RUNTIME_STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check ccrm_async tests benchmarks
-	$(BIN)/ruff format --check ccrm_async tests benchmarks
+	$(BIN)/ruff check ccrm_async tests benchmarks examples
+	$(BIN)/ruff format --check ccrm_async tests benchmarks examples
 
 types: $(STAMP)
 	$(BIN)/mypy --strict ccrm_async

@@ -73,7 +73,9 @@ def month_range(month: str) -> tuple[datetime, datetime]:
     """The first and the last second of a month partition (``2024-01-01``)."""
     first = date.fromisoformat(month)
     last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
-    return datetime(first.year, first.month, 1), datetime(last.year, last.month, last.day, 23, 59, 59)
+    return datetime(first.year, first.month, 1), datetime(
+        last.year, last.month, last.day, 23, 59, 59
+    )
 
 
 def source_for(account: str, month: str) -> Any:
