@@ -11,9 +11,9 @@ the API at a time, never the whole range in memory.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,13 +24,12 @@ from dlt.extract.incremental import Incremental
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
-from .._client_base import resolve_credentials
 from .._core.dates import DateLike
 from ..client import CCRMClient
 from ..config import RetryPolicy, Timeouts
 from ..errors import ValidationError
-from ..intum import Deal, IntumClient
-from ..models import CallRecord, Note
+from ..intum import IntumClient
+from ..intum.validation import filter_params
 from ..sinks import SETTLE_TIME
 from ._tables import (
     calls_table,
@@ -40,6 +39,8 @@ from ._tables import (
 )
 
 __all__ = ["DEFAULT_TZ", "ROWS_PER_TABLE", "ccrm_source", "intum_source"]
+
+T = TypeVar("T")
 
 #: The account's zone when none is given.
 DEFAULT_TZ = "Europe/Warsaw"
@@ -82,9 +83,21 @@ def _aware(value: DateLike, zone: ZoneInfo, *, end: bool, name: str) -> datetime
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
-def _account_label(account: str | None, base_url: str) -> str:
+def _account_label(client: CCRMClient | IntumClient) -> str:
     """The ``account`` column: the account name, else the base URL's host[:port]."""
-    return account or urlsplit(base_url).netloc
+    return client.account or urlsplit(client.base_url).netloc
+
+
+async def _pages(items: AsyncIterable[T], size: int = ROWS_PER_TABLE) -> AsyncIterator[list[T]]:
+    """*items* in lists of *size* (the last one shorter)."""
+    page: list[T] = []
+    async for item in items:
+        page.append(item)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def ccrm_source(
@@ -110,8 +123,9 @@ def ccrm_source(
     Credentials as :class:`~ccrm_async.CCRMClient` takes them: the arguments,
     else dlt's secrets (``sources.ccrm.token``, e.g. the environment variable
     ``SOURCES__CCRM__TOKEN`` or ``.dlt/secrets.toml``), else ``CCRM_ACCOUNT``,
-    ``CCRM_TOKEN`` and ``CCRM_BASE_URL``. A missing one raises
-    :class:`~ccrm_async.ValidationError` here, before any request.
+    ``CCRM_TOKEN`` and ``CCRM_BASE_URL``. A missing or malformed setting
+    raises here, as the client's constructor does, before any request; a bad
+    *tz* or date range raises :class:`~ccrm_async.ValidationError`.
 
     Resources:
 
@@ -137,24 +151,17 @@ def ccrm_source(
     *max_rps*, *local_addr*, *proxy*, *timeout* and *retry* as for the client.
     """
     zone = _zone(tz)
-    token = token or _dlt_secret("sources.ccrm.token")
-    try:
-        credentials = resolve_credentials(
-            account, token, base_url, product="CCRM", env_prefix="CCRM", host="{account}.ccrm.pl"
-        )
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
     start = _aware(date_from, zone, end=False, name="date_from")
     stop = _aware(date_to, zone, end=True, name="date_to") if date_to is not None else None
     if stop is not None and start > stop:
         raise ValidationError("date_from is after date_to", field="date_from")
-    label = _account_label(credentials.account, credentials.base_url)
+    token = token or _dlt_secret("sources.ccrm.token")
 
     def client() -> CCRMClient:
         return CCRMClient(
-            credentials.account,
-            credentials.token,
-            base_url=None if credentials.default_origin else credentials.base_url,
+            account,
+            token,
+            base_url=base_url,
             concurrency=concurrency,
             max_rps=max_rps,
             local_addr=local_addr,
@@ -163,6 +170,10 @@ def ccrm_source(
             retry=retry,
             tz=zone,
         )
+
+    # Made here only to check the settings now; it opens nothing (a client
+    # binds to a loop, and connects, on first use), so there is nothing to close.
+    label = _account_label(client())
 
     resources = [_calls_resource(client, start, stop, overlap, notes=notes, label=label, tz=tz)]
     if custom_fields:
@@ -211,26 +222,16 @@ def _calls_resource(
             return
         async with client() as crm:
             if not notes:
-                page: list[CallRecord] = []
                 async with crm.call_history(date_from, date_to) as pull:
-                    async for call in pull:
-                        page.append(call)
-                        if len(page) == ROWS_PER_TABLE:
-                            yield calls_table(page, account=label, tz=tz)
-                            page = []
-                if page:
-                    yield calls_table(page, account=label, tz=tz)
+                    async for page in _pages(pull):
+                        yield calls_table(page, account=label, tz=tz)
                 return
-            batch: list[tuple[CallRecord, list[Note]]] = []
             async with crm.call_history_with_notes(date_from, date_to) as pulled:
-                async for pair in pulled:
-                    batch.append(pair)
-                    if len(batch) == ROWS_PER_TABLE:
-                        for table in _with_notes(batch, notes_hints, label, tz):
-                            yield table
-                        batch = []
-            for table in _with_notes(batch, notes_hints, label, tz):
-                yield table
+                async for batch in _pages(pulled):
+                    yield calls_table([call for call, _ in batch], account=label, tz=tz)
+                    table = notes_table(batch, account=label, tz=tz)
+                    if table.num_rows:
+                        yield dlt.mark.with_hints(table, notes_hints, create_table_variant=True)
 
     return dlt.resource(
         calls,
@@ -239,17 +240,6 @@ def _calls_resource(
         write_disposition="merge",
         columns=_CALL_HINTS,
     )
-
-
-def _with_notes(
-    batch: Sequence[tuple[CallRecord, list[Note]]], hints: Any, label: str, tz: str
-) -> Iterator[Any]:
-    if not batch:
-        return
-    yield calls_table([call for call, _ in batch], account=label, tz=tz)
-    table = notes_table(batch, account=label, tz=tz)
-    if table.num_rows:
-        yield dlt.mark.with_hints(table, hints, create_table_variant=True)
 
 
 def _custom_fields_resource(client: Callable[[], CCRMClient], label: str) -> DltResource:
@@ -288,36 +278,17 @@ def intum_source(
     else ``INTUM_ACCOUNT`` / ``INTUM_TOKEN``.
     """
     token = token or _dlt_secret("sources.intum.token")
-    try:
-        credentials = resolve_credentials(
-            account,
-            token,
-            base_url,
-            product="intum",
-            env_prefix="INTUM",
-            host="{account}.intum.com",
-        )
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-    label = _account_label(credentials.account, credentials.base_url)
     wanted = dict(filters or {})
+    filter_params(wanted)  # a bad filter fails now, not in the middle of a run
+
+    def client() -> IntumClient:
+        return IntumClient(account, token, base_url=base_url, timeout=timeout, retry=retry)
+
+    label = _account_label(client())  # checks the settings; opens nothing
 
     async def deals() -> AsyncIterator[pa.Table]:
-        async with IntumClient(
-            credentials.account,
-            credentials.token,
-            base_url=None if credentials.default_origin else credentials.base_url,
-            timeout=timeout,
-            retry=retry,
-        ) as intum:
-            page: list[Deal] = []
-            async with intum.deals.list(**wanted) as pull:
-                async for deal in pull:
-                    page.append(deal)
-                    if len(page) == ROWS_PER_TABLE:
-                        yield deals_table(page, account=label)
-                        page = []
-            if page:
+        async with client() as intum, intum.deals.list(**wanted) as pull:
+            async for page in _pages(pull):
                 yield deals_table(page, account=label)
 
     resource = dlt.resource(deals, name="deals", primary_key="id", write_disposition="merge")
