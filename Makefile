@@ -36,6 +36,7 @@ demo: $(RUNTIME_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pull.py
+	$(BIN)/python benchmarks/dlt_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.sqlite
