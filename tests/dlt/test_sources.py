@@ -151,7 +151,11 @@ async def test_a_second_run_adds_nothing_and_new_calls_are_merged(
     emu = year_emulator
     pipeline = make_pipeline()
     await _run(pipeline, _source(emu))
-    counts = _query(pipeline, "SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM notes)")
+    counts_sql = (
+        "SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM notes),"
+        " (SELECT count(*) FROM custom_fields)"
+    )
+    counts = _query(pipeline, counts_sql)
 
     # The same source again: only the last hour before the newest call is
     # asked for (the open-window overlap), and nothing new is stored.
@@ -160,7 +164,7 @@ async def test_a_second_run_adds_nothing_and_new_calls_are_merged(
     asked = {r.query["dateFrom"] for r in emu.requests(CALLS)}
     newest = datetime.fromisoformat(emu.dataset.calls[0]["callDate"])
     assert asked == {str(newest - timedelta(hours=1))}
-    again = _query(pipeline, "SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM notes)")
+    again = _query(pipeline, counts_sql)
     assert again == counts
 
     # New calls arrive: merged in, nothing twice.
