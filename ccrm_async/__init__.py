@@ -43,6 +43,7 @@ from .models import (
     NotePerson,
     NoteUser,
     Receiver,
+    RejectedRecord,
     TalkStatus,
     UserTalk,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "PullStats",
     "RateLimitError",
     "Receiver",
+    "RejectedRecord",
     "ResponseError",
     "RetryPolicy",
     "SelectField",

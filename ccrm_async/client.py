@@ -17,9 +17,9 @@ from .config import RetryPolicy, Secret, Timeouts
 from .converter import LENIENT, make_converter
 from .custom_fields import CustomFields
 from .exports import ExportJob, ExportReceiver, start_export
-from .models import CallRecord, Note
-from .pagination import OrderedWindow, Page, Pull, PullStats, paginate
-from .parsing import parse_page
+from .models import CallRecord, Note, RejectedRecord
+from .pagination import OrderedWindow, Pull, PullStats, RejectHandler, paginate
+from .parsing import Page, parse_page
 from .transport import Clock, PublicAddressResolver, RequestCounters, Transport
 
 __all__ = ["CCRMClient"]
@@ -64,7 +64,11 @@ class CCRMClient(APIClient):
     - ``tz``: the account's time zone (e.g. ``ZoneInfo("Europe/Warsaw")``). The
       API's date-times carry no zone; by default they stay naive. With ``tz``
       they are read as aware date-times in that zone, and aware arguments are
-      converted to it before they are sent.
+      converted to it before they are sent;
+    - ``strict`` (False): a record that cannot be read is rejected and the pull
+      goes on (see ``on_reject`` of :meth:`call_history`); with True the first
+      one raises :class:`~ccrm_async.ResponseError` naming the page, the uuid
+      and the field path (for tests that must catch schema drift).
 
     Use it as an async context manager, or call :meth:`close` when done.
     """
@@ -84,6 +88,7 @@ class CCRMClient(APIClient):
         lookahead: int | None = None,
         converter: cattrs.Converter | None = None,
         tz: tzinfo | None = None,
+        strict: bool = False,
         _clock: Clock | None = None,
         _resolver: AbstractResolver | None = None,
     ) -> None:
@@ -96,6 +101,7 @@ class CCRMClient(APIClient):
         self.concurrency = concurrency
         self.lookahead = lookahead if lookahead is not None else concurrency + 2
         self.tz = tz
+        self.strict = strict
         self._converter = converter or (make_converter(tz=tz) if tz is not None else LENIENT)
         self._transport = Transport(
             credentials.base_url,
@@ -120,17 +126,31 @@ class CCRMClient(APIClient):
 
     # -- call history ------------------------------------------------------
 
-    def call_history(self, date_from: DateLike, date_to: DateLike) -> Pull[CallRecord]:
+    def call_history(
+        self, date_from: DateLike, date_to: DateLike, *, on_reject: RejectHandler | None = None
+    ) -> Pull[CallRecord]:
         """Every contact-history event (calls, SMS, faxes) of a date range, once each.
 
         *date_from* and *date_to* are ``datetime``, ``date`` (a whole day) or
         ``"YYYY-MM-DD HH:MM:SS"``; ``date_from > date_to`` raises
         :class:`~ccrm_async.ValidationError` before any request. Pages are fetched
-        concurrently and yielded in the API's order (newest first); the pull's
-        :class:`~ccrm_async.PullStats` are on the returned object's ``stats``.
+        concurrently and yielded in the API's order (newest first); when the
+        data changed under the pull so that records may have been skipped, the
+        range is read again (at most 3 times) and what those repair passes find
+        comes last. The pull's :class:`~ccrm_async.PullStats` are on the
+        returned object's ``stats``.
+
+        A record that cannot be read does not stop the pull: it is counted in
+        ``stats.rejected``, logged at WARNING (page, uuid, field path, never a
+        value) and passed to *on_reject* once, as a
+        :class:`~ccrm_async.RejectedRecord` holding it as received. Nothing is
+        kept for you: store what you need in the callback (it runs in the
+        event loop, between records; keep it quick). With ``strict=True`` on
+        the client the first one raises :class:`~ccrm_async.ResponseError`.
         """
         stats = PullStats()
-        return Pull(self._calls(date_range(date_from, date_to, tz=self.tz), stats), stats)
+        wire_range = date_range(date_from, date_to, tz=self.tz)
+        return Pull(self._calls(wire_range, stats, on_reject), stats)
 
     def _paged(
         self,
@@ -141,22 +161,22 @@ class CCRMClient(APIClient):
         stats: PullStats,
         counters: RequestCounters,
         lookahead: int,
+        on_reject: RejectHandler | None,
     ) -> AsyncIterator[R]:
         """Every record of a paged GET endpoint, through the one pagination engine."""
+        parse = partial(parse_page, cls=cls, converter=self._converter, strict=self.strict)
 
         async def fetch(number: int) -> Page[R]:
             query = {**params, "page": str(number)} if number > 1 else params
             return await self._transport.request(
-                "GET",
-                path,
-                partial(parse_page, cls=cls, number=number, converter=self._converter),
-                params=query,
-                counters=counters,
+                "GET", path, partial(parse, number=number), params=query, counters=counters
             )
 
-        return paginate(fetch, key=_uuid, stats=stats, lookahead=lookahead)
+        return paginate(fetch, key=_uuid, stats=stats, lookahead=lookahead, on_reject=on_reject)
 
-    def _calls(self, wire_range: tuple[str, str], stats: PullStats) -> AsyncIterator[CallRecord]:
+    def _calls(
+        self, wire_range: tuple[str, str], stats: PullStats, on_reject: RejectHandler | None
+    ) -> AsyncIterator[CallRecord]:
         date_from, date_to = wire_range
         params = {"dateFrom": date_from, "dateTo": date_to}
         return self._paged(
@@ -166,45 +186,70 @@ class CCRMClient(APIClient):
             stats=stats,
             counters=stats,
             lookahead=self.lookahead,
+            on_reject=on_reject,
         )
 
-    async def notes(self, call_uuid: str) -> list[Note]:
-        """The notes of one contact-history event, in the API's order."""
-        return [note async for note in self._notes(call_uuid, RequestCounters())]
+    async def notes(self, call_uuid: str, *, on_reject: RejectHandler | None = None) -> list[Note]:
+        """The notes of one contact-history event, in the API's order; a note
+        that cannot be read goes to *on_reject* (see :meth:`call_history`)."""
+        notes = self._notes(call_uuid, RequestCounters(), on_reject)
+        return [note async for note in notes]
 
-    def _notes(self, call_uuid: str, counters: RequestCounters) -> AsyncIterator[Note]:
+    def _notes(
+        self, call_uuid: str, counters: RequestCounters, on_reject: RejectHandler | None
+    ) -> AsyncIterator[Note]:
         # Notes have their own page bookkeeping; requests and retries are
-        # counted on the caller's counters (a pull's stats).
+        # counted on the caller's counters (a pull's stats), and so are bent values.
+        stats = PullStats()
+        if isinstance(counters, PullStats):
+            stats.bent_paths = counters.bent_paths
         return self._paged(
             NOTES_PATH,
             Note,
             {"callHistory": call_uuid},
-            stats=PullStats(),
+            stats=stats,
             counters=counters,
             lookahead=1,
+            on_reject=on_reject,
         )
 
     def call_history_with_notes(
-        self, date_from: DateLike, date_to: DateLike, *, window: int = 1000
+        self,
+        date_from: DateLike,
+        date_to: DateLike,
+        *,
+        window: int = 1000,
+        on_reject: RejectHandler | None = None,
     ) -> Pull[tuple[CallRecord, list[Note]]]:
         """Every event of the range with its notes, as ``(call, notes)`` in call order.
 
-        Notes are requested only for calls whose note flag is set, concurrently
-        with each other and with the next pages (within the client's
-        ``concurrency``). At most *window* (1000) calls wait for their notes at
-        once. ``stats.notes`` counts the notes fetched.
+        Notes are requested only for calls whose note flag is set, or unknown
+        (the API left it empty), concurrently with each other and with the next
+        pages (within the client's ``concurrency``). At most *window* (1000)
+        calls wait for their notes at once. ``stats.notes`` counts the notes
+        fetched. Unreadable calls and notes go to *on_reject*, as in
+        :meth:`call_history`; ``stats.rejected`` counts both.
         """
         stats = PullStats()
-        calls = self._calls(date_range(date_from, date_to, tz=self.tz), stats)
-        return Pull(self._with_notes(calls, stats, window), stats)
+        calls = self._calls(date_range(date_from, date_to, tz=self.tz), stats, on_reject)
+        return Pull(self._with_notes(calls, stats, window, on_reject), stats)
 
     async def _with_notes(
-        self, calls: AsyncIterator[CallRecord], stats: PullStats, size: int
+        self,
+        calls: AsyncIterator[CallRecord],
+        stats: PullStats,
+        size: int,
+        on_reject: RejectHandler | None,
     ) -> AsyncIterator[tuple[CallRecord, list[Note]]]:
         pending: OrderedWindow[tuple[CallRecord, list[Note]]] = OrderedWindow(size)
 
+        def note_rejected(reject: RejectedRecord) -> None:
+            stats.rejected += 1
+            if on_reject is not None:
+                on_reject(reject)
+
         async def with_notes(call: CallRecord) -> tuple[CallRecord, list[Note]]:
-            notes = [note async for note in self._notes(call.uuid, stats)]
+            notes = [note async for note in self._notes(call.uuid, stats, note_rejected)]
             stats.notes += len(notes)
             return call, notes
 
@@ -212,7 +257,7 @@ class CCRMClient(APIClient):
             async for call in calls:
                 while pending.full or pending.head_done():
                     yield await pending.next()
-                if call.has_notes:
+                if call.has_notes is not False:  # set, or unknown: ask
                     pending.submit(with_notes, call)
                 else:
                     pending.submit_result((call, []))

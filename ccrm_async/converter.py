@@ -20,13 +20,33 @@ The quirks absorbed here, all seen in the vendor's documentation:
 - an empty string where a date-time is optional;
 - custom fields: ``minLenght``/``maxLenght`` beside ``minLength``/``maxLength``,
   ``canDelete`` as 0/1, unknown field types kept (see the custom-fields section).
+
+PHP-isms, and the two paths a record takes
+------------------------------------------
+
+The API is PHP (API-NOTES, "The API is PHP"): a field can come as a one-element
+list, ``[]``/``{}`` for an absent object, a list keyed ``"0"``, ``"1"``, ...,
+``null`` or a string for a number or flag, a comma decimal, a zero date. Each
+of these has one reading, and it is read, but it is *bent*: counted per field
+path, never silently taken for the documented form.
+
+The hooks registered here take only the documented spellings (the fast path,
+the one clean records take, at full speed) and raise on any PHP-ism. A record
+they refuse is then read by :func:`ccrm_async._core.php.read_value` against its
+:class:`~ccrm_async._core.php.Shape` (built from the model by :func:`shape_of`),
+which rewrites it into the documented spelling and lists every bent value with
+its path, or raises :class:`~ccrm_async._core.php.Unreadable` naming the field
+path and the problem. :func:`read_record` does both and returns the bends;
+``converter.structure(value, CallRecord)`` does the same and drops them.
 """
 
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
+from functools import cache
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -35,11 +55,20 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._core.dates import format_datetime, parse_datetime
+from ._core.php import ZERO_DATE_PREFIX, Bends, Shape, Unreadable, read_value
 from .errors import ValidationError
 from .models import calls, custom_fields, notes
 from .models._enum import WireEnum
 
-__all__ = ["LENIENT", "STRICT", "make_converter", "to_camel"]
+__all__ = [
+    "LENIENT",
+    "STRICT",
+    "WireConverter",
+    "make_converter",
+    "read_record",
+    "shape_of",
+    "to_camel",
+]
 
 T = TypeVar("T")
 
@@ -89,46 +118,34 @@ def wire_names(cls: type) -> dict[str, str]:
     return {a.name: renames.get(a.name, to_camel(a.name)) for a in attrs.fields(cls)}
 
 
+class _Unfit(ValueError):
+    """A value not in its documented spelling: the record takes the slow path."""
+
+
 def _to_bool(value: Any, _: type) -> bool:
-    if isinstance(value, bool):
+    if value is True or value is False:
         return value
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str):
-        folded = value.strip().lower()
-        if folded in ("1", "true", "yes", "on"):
-            return True
-        if folded in ("0", "false", "no", "off", ""):
-            return False
-    raise ValueError(f"not a boolean: {value!r}")
+    if type(value) is int and (value == 0 or value == 1):  # the documented spelling
+        return value == 1
+    raise _Unfit
 
 
 def _to_int(value: Any, _: type) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
+    if type(value) is int:
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            as_float = float(text)
-            if as_float.is_integer():
-                return int(as_float)
-    raise ValueError(f"not an integer: {value!r}")
+    raise _Unfit
 
 
 def _to_number(value: Any, _: type) -> int | float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if type(value) is int or type(value) is float:
         return value
-    if isinstance(value, str):
-        text = value.strip().replace(",", ".")
-        number = float(text)
-        return int(number) if number.is_integer() and "." not in text else number
-    raise ValueError(f"not a number: {value!r}")
+    raise _Unfit
+
+
+def _optional_number(value: Any, _: type) -> int | float | None:
+    if value is None or type(value) is int or type(value) is float:
+        return value
+    raise _Unfit
 
 
 def _to_str(value: Any, _: type) -> str:
@@ -137,8 +154,8 @@ def _to_str(value: Any, _: type) -> str:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise ValueError(f"not a string: {value!r}")
+        return str(value)  # numberNotFormatted: the seed sends numbers for strings
+    raise _Unfit
 
 
 def _optional_str(value: Any, _: Any) -> str | None:
@@ -150,20 +167,20 @@ def _optional_str(value: Any, _: Any) -> str | None:
 def _optional_int(value: Any, _: Any) -> int | None:
     if value is None or type(value) is int:
         return value
-    return _to_int(value, int)
+    raise _Unfit
 
 
 def _to_datetime(value: Any, _: type) -> datetime:
     if isinstance(value, datetime):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and not value.startswith(ZERO_DATE_PREFIX):
         return parse_datetime(value)
-    raise ValueError(f"not a date-time: {value!r}")
+    raise _Unfit
 
 
 def _optional_datetime(value: Any, _: type) -> datetime | None:
-    if value is None or value == "" or (isinstance(value, str) and value.startswith("0000")):
-        return None
+    if value is None or value == "":
+        return None  # "" for an absent date-time: the documented spelling
     return _to_datetime(value, datetime)
 
 
@@ -182,11 +199,57 @@ def _zoned(
 
 
 def _items(value: Any) -> Iterable[Any]:
+    """Custom-field parameter lists: a list, or PHP's object keyed by index."""
     if isinstance(value, list | tuple):
         return value
     if isinstance(value, dict):  # PHP serialises an empty or index-keyed array as an object
         return value.values()
     raise ValueError(f"not a list: {type(value).__name__}")
+
+
+def _to_bool_lenient(value: Any, _: type) -> bool:
+    """Custom-field flags: 0/1, true/false, or their strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        folded = value.strip().lower()
+        if folded in ("1", "true", "yes", "on"):
+            return True
+        if folded in ("0", "false", "no", "off", ""):
+            return False
+    raise ValueError(f"not a boolean: {type(value).__name__}")
+
+
+def _to_int_lenient(value: Any, _: type) -> int:
+    """Custom-field lengths: an integer, or a string or float holding one."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            as_float = float(text)
+            if as_float.is_integer():
+                return int(as_float)
+    raise ValueError(f"not an integer: {type(value).__name__}")
+
+
+def _to_number_lenient(value: Any, _: type) -> int | float:
+    """Custom-field bounds: a number, or a string holding one (comma decimals too)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().replace(",", ".")
+        number = float(text)
+        return int(number) if number.is_integer() and "." not in text else number
+    raise ValueError(f"not a number: {type(value).__name__}")
 
 
 def _is_optional(tp: Any) -> bool:
@@ -199,7 +262,26 @@ def _is_tuple_of(tp: Any) -> bool:
     return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> cattrs.Converter:
+class WireConverter(cattrs.Converter):
+    """A cattrs converter whose :meth:`structure` also reads PHP-isms.
+
+    The registered hooks (``get_structure_hook``) are the fast path and take
+    documented spellings only; :meth:`structure` falls back to
+    :func:`read_record` for a record they refuse (its bends are dropped: use
+    :func:`read_record` to see them).
+    """
+
+    def structure(self, obj: Any, cl: Any) -> Any:
+        try:
+            return super().structure(obj, cl)
+        except Exception:
+            if cl not in _SHAPED:
+                raise
+        normalised, _ = _normalised(obj, cl)
+        return super().structure(normalised, cl)
+
+
+def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> WireConverter:
     """Build a converter with every rule in the module docstring.
 
     ``strict=True`` forbids unknown keys and keeps cattrs' detailed validation.
@@ -207,7 +289,7 @@ def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> cattrs.
     date-time read aware in that zone, and writes aware ones in its wall clock;
     by default they stay naive, as the API sends them.
     """
-    conv = cattrs.Converter(
+    conv = WireConverter(
         detailed_validation=strict,
         forbid_extra_keys=strict,
         prefer_attrib_converters=False,
@@ -216,6 +298,7 @@ def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> cattrs.
     conv.register_structure_hook(int, _to_int)
     conv.register_structure_hook(str, _to_str)
     conv.register_structure_hook(int | float, _to_number)
+    conv.register_structure_hook(int | float | None, _optional_number)
     to_datetime: Callable[[Any, Any], datetime] = _to_datetime
     optional_datetime: Callable[[Any, Any], datetime | None] = _optional_datetime
     write_datetime: Callable[[datetime], str] = format_datetime
@@ -238,6 +321,7 @@ def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> cattrs.
     flat_optionals: dict[Any, Callable[[Any, Any], Any]] = {
         str: _optional_str,
         int: _optional_int,
+        bool: _optional_bool,
         datetime: optional_datetime,
     }
 
@@ -248,6 +332,16 @@ def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> cattrs.
         if isinstance(inner, type) and issubclass(inner, WireEnum):
             return enum_hook.optional(inner)
         hook = conv.get_structure_hook(inner)
+        if attrs.has(inner):
+
+            def structure_optional_model(value: Any, _: Any) -> Any:
+                if value is None:
+                    return None
+                if type(value) is not dict or not value:
+                    raise _Unfit  # [{...}], [] or {}: read by the slow path
+                return hook(value, inner)
+
+            return structure_optional_model
 
         def structure_optional(value: Any, _: Any) -> Any:
             return None if value is None else hook(value, inner)
@@ -259,11 +353,18 @@ def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> cattrs.
     def tuple_hook_factory(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
         item_hook = conv.get_structure_hook(get_args(tp)[0])
         item_type = get_args(tp)[0]
+        of_models = attrs.has(item_type)
 
         def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
-            if not value:
-                return ()  # [] and {} alike
-            return tuple([item_hook(item, item_type) for item in _items(value)])
+            if type(value) is not list:
+                if type(value) is dict and not value:
+                    return ()  # {}: PHP's empty array, as the seed sends it
+                raise _Unfit
+            if of_models:
+                for item in value:
+                    if type(item) is not dict:
+                        raise _Unfit
+            return tuple([item_hook(item, item_type) for item in value])
 
         return structure_tuple
 
@@ -273,6 +374,129 @@ def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> cattrs.
         _register_model(conv, cls, strict=strict)
     _register_custom_fields(conv, strict=strict)
     return conv
+
+
+def _optional_bool(value: Any, _: Any) -> bool | None:
+    if value is None:
+        return None
+    return _to_bool(value, bool)
+
+
+# -- the slow path: shapes and read_record ------------------------------------------------
+
+_SHAPED = frozenset(_MODELS)
+
+
+def _scalar_kind(tp: Any) -> str:
+    if tp is bool:
+        return "bool"
+    if tp is int:
+        return "int"
+    if tp is str:
+        return "str"
+    if tp is datetime:
+        return "datetime"
+    if tp == int | float:
+        return "number"
+    if isinstance(tp, type) and issubclass(tp, WireEnum):
+        return "enum"
+    raise TypeError(f"no wire kind for {tp!r}")
+
+
+def _shape_of_type(tp: Any, *, required: bool) -> Shape:
+    optional = False
+    args = get_args(tp)
+    if get_origin(tp) in (UnionType, Union) and type(None) in args:
+        optional = True
+        rest = tuple(a for a in args if a is not type(None))
+        tp = rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007 - built at run time
+    if _is_tuple_of(tp):
+        item = _shape_of_type(get_args(tp)[0], required=False)
+        return Shape("list", optional=optional, required=required, item=item)
+    if attrs.has(tp):
+        model = shape_of(tp)
+        return Shape("object", optional=optional, required=required, fields=model.fields)
+    return Shape(_scalar_kind(tp), optional=optional, required=required)
+
+
+@cache
+def shape_of(cls: type) -> Shape:
+    """The wire :class:`~ccrm_async._core.php.Shape` of a record model."""
+    hints = typing.get_type_hints(cls)
+    names = wire_names(cls)
+    fields = tuple(
+        (
+            names[field.name],
+            _shape_of_type(hints[field.name], required=field.default is attrs.NOTHING),
+        )
+        for field in attrs.fields(cls)
+    )
+    return Shape("object", fields=fields)
+
+
+def _dealiased(value: dict[str, Any], cls: type) -> dict[str, Any]:
+    aliases = _ALIASES.get(cls)
+    if not aliases or aliases.keys().isdisjoint(value):
+        return value
+    value = dict(value)
+    for alias, documented in aliases.items():
+        if alias in value:
+            value.setdefault(documented, value.pop(alias))
+    return value
+
+
+def _read_nested_aliases(value: Any, shape: Shape, cls: type) -> Any:
+    # Flags may spell ``relUuid`` as ``reluuid``: the shape knows only the former.
+    if cls is calls.CallRecord and isinstance(value, dict) and isinstance(value.get("flags"), list):
+        value = dict(value)
+        value["flags"] = [
+            _dealiased(f, calls.Flag) if isinstance(f, dict) else f for f in value["flags"]
+        ]
+    return value
+
+
+def _normalised(value: Any, cls: type) -> tuple[Any, Bends]:
+    """*value* rewritten in the documented spelling, and its bends."""
+    if not isinstance(value, dict):
+        raise Unreadable("", f"{type(value).__name__} for a record")
+    bends: Bends = []
+    shape = shape_of(cls)
+    return read_value(_read_nested_aliases(value, shape, cls), shape, "", bends), bends
+
+
+def read_record(converter: cattrs.Converter, value: Any, cls: type[T]) -> tuple[T, Bends]:
+    """Read one record of *cls*, PHP-isms included: the record and its bends,
+    each ``(field path, what was bent)``; the list is empty for a record in the
+    documented spelling. Raises :class:`~ccrm_async._core.php.Unreadable`
+    (a ``ValueError``) naming the field path when the record cannot be read."""
+    hook = converter.get_structure_hook(cls)
+    if type(value) is dict:
+        try:
+            return hook(value, cls), []
+        except Exception:  # noqa: S110 - refused by the fast path: read it the slow way
+            pass
+    normalised, bends = _normalised(value, typing.cast(type, cls))
+    try:
+        return hook(normalised, cls), bends
+    except cattrs.BaseValidationError as exc:
+        raise Unreadable("", _describe_validation(exc)) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise Unreadable("", _describe(exc)) from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing key {exc.args[0]!r}"
+    return f"unreadable ({type(exc).__name__})"
+
+
+def _describe_validation(exc: cattrs.BaseValidationError) -> str:
+    from cattrs.errors import ForbiddenExtraKeysError
+
+    for inner in exc.exceptions:
+        if isinstance(inner, ForbiddenExtraKeysError):
+            return f"unknown keys: {', '.join(sorted(inner.extra_fields))}"
+    return f"unreadable ({type(exc).__name__})"
 
 
 class _EnumHook:
@@ -383,13 +607,13 @@ def _read_options(value: Any, _: type) -> tuple[str, ...]:
 
 # How each spec parameter is read from the wire.
 _PARAM_READERS: dict[str, Callable[[Any, type], Any]] = {
-    "link": _to_bool,
-    "multiline": _to_bool,
-    "multiple": _to_bool,
-    "min_length": _to_int,
-    "max_length": _to_int,
-    "min_value": _to_number,
-    "max_value": _to_number,
+    "link": _to_bool_lenient,
+    "multiline": _to_bool_lenient,
+    "multiple": _to_bool_lenient,
+    "min_length": _to_int_lenient,
+    "max_length": _to_int_lenient,
+    "min_value": _to_number_lenient,
+    "max_value": _to_number_lenient,
     "options": _read_options,
 }
 
@@ -459,12 +683,12 @@ def _structure_custom_field(
     common: dict[str, Any] = {
         "name": _to_str(param.get("name", ""), str),
         "contact_types": tuple(_to_str(t, str) for t in _items(param.get("contactType", ()))),
-        "required": _to_bool(param.get("required", False), bool),
+        "required": _to_bool_lenient(param.get("required", False), bool),
     }
     return custom_fields.CustomField(
         uuid=_to_str(uuid, str),
         type=field_type,
-        can_delete=_to_bool(item.get("canDelete", False), bool),
+        can_delete=_to_bool_lenient(item.get("canDelete", False), bool),
         spec=_read_spec(cls, common, param, strict=strict) if cls else None,
         extra=extra,
         **common,

@@ -16,6 +16,7 @@ from ccrm_async import (
     TalkStatus,
 )
 from ccrm_async._core import lenient_json
+from ccrm_async._core.php import Unreadable
 from ccrm_async.converter import LENIENT, STRICT
 
 from conftest import sample_bytes, sample_json
@@ -153,8 +154,9 @@ def test_unstructure_gives_the_api_keys_back() -> None:
 def test_missing_required_keys_fail() -> None:
     record = seed_call()
     del record["callDate"]
-    with pytest.raises(KeyError):
+    with pytest.raises(Unreadable) as raised:
         LENIENT.structure(record, CallRecord)
+    assert (raised.value.path, raised.value.problem) == ("callDate", "missing")
 
 
 def test_empty_optional_date_time_is_none() -> None:

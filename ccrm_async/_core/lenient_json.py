@@ -10,6 +10,9 @@ vendor's examples:
 - trailing commas before ``}`` or ``]``;
 - unquoted object keys (``{ url: "..." }``, the export callback).
 
+A UTF-8 byte-order mark before the document (PHP files saved "with BOM" print
+one) is skipped.
+
 It never closes an unclosed bracket or string, so truncated or HTML bodies still
 fail: a repaired body is one a person would read the same way.
 """
@@ -20,7 +23,10 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JSONDecodeError", "loads", "repair"]
+__all__ = ["BOM", "JSONDecodeError", "loads", "repair"]
+
+#: The UTF-8 byte-order mark.
+BOM = b"\xef\xbb\xbf"
 
 
 class JSONDecodeError(ValueError):
@@ -33,6 +39,11 @@ _CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\
 
 def loads(data: bytes | str) -> Any:
     """Decode JSON, repairing the documented example defects when needed."""
+    if isinstance(data, bytes):
+        if data.startswith(BOM):
+            data = data[3:]
+    elif data.startswith("\ufeff"):
+        data = data[1:]
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:

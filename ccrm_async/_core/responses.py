@@ -41,6 +41,9 @@ class Envelope:
     data: Any
     other_data: dict[str, Any]
     message: str
+    #: PHP-isms of the envelope, as ``(path, what)``: a byte-order mark
+    #: (``body``), ``otherData`` that is not an object, a string ``totalCount``.
+    bends: tuple[tuple[str, str], ...] = ()
 
     @property
     def total_count(self) -> int | None:
@@ -132,6 +135,9 @@ def parse_envelope(
     """Decode and check a 2xx body; raise :class:`ResponseError` when it is not
     the documented envelope or ``data`` is not of ``data_type``."""
     kw: dict[str, Any] = {"method": method, "path": path}
+    bends: list[tuple[str, str]] = []
+    if body.startswith(lenient_json.BOM):
+        bends.append(("body", "a byte-order mark"))
     try:
         payload = lenient_json.loads(body)
     except lenient_json.JSONDecodeError:
@@ -149,8 +155,15 @@ def parse_envelope(
     if data_type is not None and not isinstance(data, data_type):
         raise ResponseError(f"data is a {type(data).__name__}, expected {data_type}", **kw)
     other = payload.get("otherData")
+    if not isinstance(other, dict):
+        if other is not None:
+            bends.append(("otherData", f"{type(other).__name__} for an object"))
+        other = {}
+    elif isinstance(other.get("totalCount"), str):
+        bends.append(("otherData.totalCount", "a number as a string"))
     return Envelope(
         data=data,
-        other_data=other if isinstance(other, dict) else {},
+        other_data=other,
         message=_clean(payload.get("message")),
+        bends=tuple(bends),
     )

@@ -15,6 +15,7 @@ from .calls import (
 )
 from .contacts import Address, Email, Organisation, Person, Phone, Supervisor, SupervisorRole
 from .notes import Note, NoteCall, NoteFile, NoteOrganisation, NotePerson, NoteUser
+from .rejects import RejectedRecord
 
 __all__ = [
     "Address",
@@ -37,6 +38,7 @@ __all__ = [
     "Person",
     "Phone",
     "Receiver",
+    "RejectedRecord",
     "Supervisor",
     "SupervisorRole",
     "TalkStatus",

@@ -108,20 +108,22 @@ class Flag:
 class CallRecord:
     """One event of the contact history: a call, an SMS or a fax.
 
-    ``call_date`` is naive, in the account's local time (Poland).
-    ``duration`` is in seconds; ``has_notes`` says whether notes exist
-    (the wire's ``note`` 0/1).
+    ``call_date`` is naive, in the account's local time (Poland); None when the
+    API sent a MySQL zero date. ``duration`` is in seconds; ``has_notes`` says
+    whether notes exist (the wire's ``note`` 0/1). ``duration``, ``has_notes``
+    and ``cost`` are None when the API left them empty (``null``, ``""``) or
+    out: unknown, never a made-up 0 or False.
     """
 
     uuid: str
-    call_date: datetime
+    call_date: datetime | None
     direction: CallDirection | None = None
     service: CallService | None = None
     status: CallStatus | None = None
-    duration: int = 0
-    has_notes: bool = False
+    duration: int | None = None
+    has_notes: bool | None = None
     destination: str | None = None
-    cost: int | float = 0
+    cost: int | float | None = None
     sms_data: str | None = None
     to: Caller | None = None
     from_: Caller | None = None

@@ -61,23 +61,25 @@ class NoteFile:
 
 @attrs.frozen
 class Note:
-    """A note. ``text`` is as sent (often a Draft.js JSON document);
-    ``plain_text`` is the readable text. ``status`` is ``"exist"`` or the
-    server's word for a deleted note."""
+    """A note. ``text`` is as sent (often a Draft.js JSON document; None when
+    the API sent none); ``plain_text`` is the readable text. ``status`` is
+    ``"exist"`` or the server's word for a deleted note. ``pinned`` and
+    ``edited`` are None when the API left the flag empty."""
 
     uuid: str
-    text: str = ""
+    text: str | None = None
     created: datetime | None = None
     status: str | None = None
     user: NoteUser | None = None
     call: NoteCall | None = None
     person: NotePerson | None = None
     organisation: NoteOrganisation | None = None
-    pinned: bool = False
-    edited: bool = False
+    pinned: bool | None = None
+    edited: bool | None = None
     files: tuple[NoteFile, ...] = ()
 
     @property
     def plain_text(self) -> str:
-        """The readable text: Draft.js blocks joined by newlines, else ``text``."""
-        return plain_text(self.text)
+        """The readable text: Draft.js blocks joined by newlines, else ``text``
+        (``""`` when there is none)."""
+        return plain_text(self.text) if self.text is not None else ""

@@ -12,12 +12,14 @@ from ._custom_fields import SEED_CUSTOM_FIELDS, CustomFieldStore
 from ._data import CallDataset, draft_js
 from ._exports import ContactFactory, EmulatedExport, ExportArea, ExportFaults
 from ._intum import INTUM_FAULT_NAMES, INTUM_ROUTES, IntumEmulator, IntumFaults, IntumRequest
+from ._php import RECORD_HABITS, PhpHabits, php_spelling, unreadable
 
 __all__ = [
     "FAULT_NAMES",
     "INTUM_FAULT_NAMES",
     "INTUM_ROUTES",
     "RATE_LIMIT_BODY",
+    "RECORD_HABITS",
     "SEED_CUSTOM_FIELDS",
     "CCRMEmulator",
     "CallDataset",
@@ -31,5 +33,8 @@ __all__ = [
     "IntumFaults",
     "IntumRequest",
     "LoggedRequest",
+    "PhpHabits",
     "draft_js",
+    "php_spelling",
+    "unreadable",
 ]

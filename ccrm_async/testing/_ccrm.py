@@ -26,12 +26,14 @@ from aiohttp import web
 from .._serving import AppServer
 from ._custom_fields import CustomFieldStore
 from ._data import CallDataset
+from ._php import RECORD_HABITS, PhpHabits, php_spelling
 
 __all__ = ["RATE_LIMIT_BODY", "CCRMEmulator", "Faults", "LoggedRequest"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PAGE_SIZE = 1000
+BOM = b"\xef\xbb\xbf"
 RATE_LIMIT_BODY = {"success": False, "message": "Request limit has been exceeded"}
 UNAUTHORIZED_BODY = {"success": False, "message": "Unauthorized"}
 
@@ -47,7 +49,7 @@ FAULT_NAMES = (
     "truncated",  # 200, body cut in the middle of the JSON
     "html",  # 200, an HTML error page
     "success_false",  # 200 with {"success": false}
-    "data_not_list",  # 200 with "data": {}
+    "data_not_list",  # 200 with "data" an object that is not a list
     "short",  # 200, the page with its last record missing
     "hang",  # never answers (until the client gives up)
     "drip",  # the answer one byte every ``Faults.drip_interval`` seconds
@@ -147,8 +149,10 @@ class CCRMEmulator(AppServer):
         days: int = 31,
         notes_ratio: float = 0.3,
         faults: Faults | None = None,
+        php: PhpHabits | None = None,
     ) -> None:
         self.token = token
+        self.php = php or PhpHabits()
         self.dataset = CallDataset(
             seed=seed, count=calls, start=start, days=days, notes_ratio=notes_ratio
         )
@@ -268,7 +272,12 @@ class CCRMEmulator(AppServer):
         if fault == "success_false":
             return _json({"success": False, "data": [], "message": "Internal error"}, 200)
         if fault == "data_not_list":
-            return _json({"success": True, "data": {}, "otherData": {"totalCount": 1}}, 200)
+            body = {
+                "success": True,
+                "data": {"error": "unavailable"},
+                "otherData": {"totalCount": 1},
+            }
+            return _json(body, 200)
         response = await handler(request)
         assert isinstance(response, web.Response) and response.body is not None
         body = bytes(response.body)  # type: ignore[arg-type]
@@ -306,14 +315,15 @@ class CCRMEmulator(AppServer):
         if page is None:
             return _json({"success": False, "message": "page must be a positive integer"}, 400)
         key = ("calls", self.dataset.version, date_from, date_to, page)
-        body = self._bodies.get(key)
+        body = None if self.php.active else self._bodies.get(key)
         if body is None:
             selected = self.dataset.select(date_from, date_to)
             chunk = selected[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-            body = _envelope(chunk, len(selected))
-            self._bodies[key] = body
-            if len(self._bodies) > 64:
-                self._bodies.popitem(last=False)
+            body = self._page_body(chunk, len(selected))
+            if not self.php.active:
+                self._bodies[key] = body
+                if len(self._bodies) > 64:
+                    self._bodies.popitem(last=False)
         for change, count in self.faults._changes.pop(page, []):
             uuids = (
                 self.dataset.insert_head(count)
@@ -333,7 +343,29 @@ class CCRMEmulator(AppServer):
         call = self.dataset.by_uuid(call_uuid)
         notes = self.dataset.notes_for(call) if call is not None else []
         chunk = notes[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        return web.Response(body=_envelope(chunk, len(notes)), content_type="application/json")
+        body = self._page_body(chunk, len(notes), notes=True)
+        return web.Response(body=body, content_type="application/json")
+
+    def _page_body(self, chunk: list[dict[str, Any]], total: int, *, notes: bool = False) -> bytes:
+        """A paged answer, spelled with the PHP habits that are switched on."""
+        php = self.php
+        if not php.active:
+            return _envelope(chunk, total)
+        if notes:
+            rate = php.record_rate
+            data: Any = [
+                php_spelling(n, RECORD_HABITS, random.Random(f"{php.seed}:{n['uuid']}"))
+                if random.Random(f"{php.seed}:{n['uuid']}").random() < rate
+                else n
+                for n in chunk
+            ]
+        else:
+            data = [php.spell(record) for record in chunk]
+        if not data and php.empty_data_object:
+            data = {}
+        other: Any = [] if php.no_total_count else {"totalCount": total}
+        body = orjson.dumps({"success": True, "data": data, "otherData": other, "message": "OK"})
+        return BOM + body if php.bom else body
 
 
 def _page(request: web.Request) -> int | None:
