@@ -272,12 +272,12 @@ class CCRMEmulator(AppServer):
         if fault == "success_false":
             return _json({"success": False, "data": [], "message": "Internal error"}, 200)
         if fault == "data_not_list":
-            body = {
+            not_a_list = {
                 "success": True,
                 "data": {"error": "unavailable"},
                 "otherData": {"totalCount": 1},
             }
-            return _json(body, 200)
+            return _json(not_a_list, 200)
         response = await handler(request)
         assert isinstance(response, web.Response) and response.body is not None
         body = bytes(response.body)  # type: ignore[arg-type]
