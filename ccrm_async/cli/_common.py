@@ -19,7 +19,7 @@ from yarl import URL
 
 from ..client import CCRMClient
 from ..config import RetryPolicy
-from ..sinks import PullReport, Window, parse_duration, sink_format
+from ..sinks import PullReport, Window, parse_duration, rejects_path, sink_format
 
 __all__ = [
     "ACCOUNT_ZONE",
@@ -247,7 +247,9 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_client(args: argparse.Namespace, *, concurrency: int = 8) -> CCRMClient:
+def make_client(
+    args: argparse.Namespace, *, concurrency: int = 8, strict: bool = False
+) -> CCRMClient:
     """A client from the connection options and the environment.
 
     Raises :class:`UsageError` when the account or the key is missing.
@@ -274,6 +276,7 @@ def make_client(args: argparse.Namespace, *, concurrency: int = 8) -> CCRMClient
             concurrency=concurrency,
             local_addr=args.egress_ip,
             retry=RetryPolicy(max_attempts=args.retries),
+            strict=strict,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -357,6 +360,27 @@ def summary_line(report: PullReport, output: Path, *, state: str = "done") -> st
     windows = f"{r.finished} of {r.windows} windows"
     if r.skipped:
         windows += f" ({r.skipped} already done)"
+    counts += _data_notes(r, output)
     if state == "done":
-        return f"done: {counts}; {windows} into {output}"
+        return f"done: {counts}; {windows} into {output}{_open_notes(r)}"
     return f"{state}: {counts}; {windows} kept in {output}; run the same command again to continue"
+
+
+def _data_notes(r: PullReport, output: Path) -> str:
+    """The summary's words on bad data: rejected records and where, bent values."""
+    where = "table rejects" if sink_format(output) == "sqlite" else str(rejects_path(output))
+    text = f", {r.rejected} rejected" + (f" (in {where})" if r.rejected else "")
+    return text + f", {r.bent} bent values, {r.repair_passes} repair passes"
+
+
+def _open_notes(r: PullReport) -> str:
+    """The summary's words on windows that the next run fetches again."""
+    text = ""
+    if r.open:
+        text += f"; {r.open} windows still open (the next run fetches them again)"
+    if r.incomplete:
+        text += (
+            f"; {r.incomplete} windows with {r.suspected_misses} suspected misses left "
+            "after repair passes (left unfinished)"
+        )
+    return text

@@ -22,10 +22,12 @@ from pathlib import Path
 from ._base import SINK_FORMATS, Sink, SinkError, sink_format
 from ._checkpoint import (
     CHECKPOINT_SUFFIX,
+    REJECTS_SUFFIX,
     CheckpointError,
     FileCheckpoint,
     checkpoint_path,
     read_checkpoint,
+    rejects_path,
     write_checkpoint,
 )
 from ._files import CsvSink, JsonlSink
@@ -36,6 +38,7 @@ from ._sqlite import SqliteSink
 
 __all__ = [
     "CHECKPOINT_SUFFIX",
+    "REJECTS_SUFFIX",
     "SETTLE_TIME",
     "SINK_FORMATS",
     "CheckpointError",
@@ -60,6 +63,7 @@ __all__ = [
     "plan_windows",
     "pull_into",
     "read_checkpoint",
+    "rejects_path",
     "sink_format",
     "write_checkpoint",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from ..models import CallRecord, Note
+from ..models import CallRecord, Note, RejectedRecord
 from ._plan import Window
 
 __all__ = ["SINK_FORMATS", "Sink", "SinkError", "sink_format"]
@@ -44,12 +44,17 @@ class Sink(Protocol):
     def add(self, call: CallRecord, notes: Sequence[Note] | None) -> None:
         """Add one call; *notes* is None when notes are not pulled."""
 
-    def commit(self, window: Window, *, closed: bool) -> None:
-        """Make the window's records durable together with the checkpoint.
+    def add_reject(self, reject: RejectedRecord) -> None:
+        """Keep one record that could not be read, with the open window."""
 
-        *closed* says the window lies far enough in the past that no call can
-        still appear in it; a store that serves several pulls (SQLite) records
-        only closed windows as finished.
+    def commit(self, window: Window, *, closed: bool) -> bool:
+        """Make the window's records durable; True when it is also marked finished.
+
+        *closed* says the window is done for good: it lies far enough in the
+        past that no call can still appear in it, and it was read completely
+        (no suspected miss left). Only such a window is marked finished and
+        skipped by the next run; an append-only file also needs every earlier
+        window finished, since it is cut back to its last finished window.
         """
 
     def rollback(self) -> None: ...

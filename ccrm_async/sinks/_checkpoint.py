@@ -3,9 +3,15 @@
 A file sink appends whole records to its output and, after each finished
 window, saves a small JSON checkpoint beside it (``<output>.checkpoint.json``):
 the pull it belongs to, the end of the last finished window, and the output's
-length at that moment. On a re-run the output is cut back to that length (what
-an unfinished window had written is dropped) and the pull goes on with the
-next window, so each record ends up in the file exactly once.
+length at that moment (and that of its rejects file, ``<output>.rejects.jsonl``).
+On a re-run the output is cut back to that length (what an unfinished window
+had written is dropped) and the pull goes on with the next window, so each
+record ends up in the file exactly once.
+
+A window is finished only when it is closed (it ended an hour or more before
+its pull began) and was read completely. A window that is not is still
+written, but the checkpoint stays where it was: the next run cuts it off and
+fetches it again, with every window after it.
 
 The order of writes keeps the checkpoint from ever being ahead of the data:
 the output is flushed and fsynced first; then the checkpoint is written to a
@@ -32,15 +38,19 @@ from ._plan import PullQuery, Window, format_duration
 
 __all__ = [
     "CHECKPOINT_SUFFIX",
+    "REJECTS_SUFFIX",
     "CheckpointError",
     "FileCheckpoint",
     "checkpoint_path",
     "read_checkpoint",
+    "rejects_path",
     "write_checkpoint",
 ]
 
 #: Appended to the output's name to name its checkpoint.
 CHECKPOINT_SUFFIX = ".checkpoint.json"
+#: Appended to the output's name to name the file of its rejected records.
+REJECTS_SUFFIX = ".rejects.jsonl"
 _VERSION = 1
 
 
@@ -53,6 +63,11 @@ def checkpoint_path(output: Path) -> Path:
     return output.with_name(output.name + CHECKPOINT_SUFFIX)
 
 
+def rejects_path(output: Path) -> Path:
+    """Where the records of *output* that could not be read go: beside it."""
+    return output.with_name(output.name + REJECTS_SUFFIX)
+
+
 @attrs.frozen
 class FileCheckpoint:
     """How far a pull into a file got.
@@ -60,8 +75,9 @@ class FileCheckpoint:
     ``format`` is ``"jsonl"`` or ``"csv"``; ``date_from``, ``date_to``,
     ``window`` and ``notes`` identify the pull; ``done_until`` is the end of
     the last finished window (None before the first); ``offset`` is the
-    output's length in bytes after it; ``windows``, ``records`` and
-    ``notes_written`` count what the finished windows wrote.
+    output's length in bytes after it, ``rejects_offset`` that of the rejects
+    file; ``windows``, ``records``, ``notes_written`` and ``rejected`` count
+    what the finished windows wrote.
     """
 
     format: str
@@ -74,6 +90,8 @@ class FileCheckpoint:
     windows: int = 0
     records: int = 0
     notes_written: int = 0
+    rejects_offset: int = 0
+    rejected: int = 0
 
     @classmethod
     def start(cls, fmt: str, query: PullQuery) -> FileCheckpoint:
@@ -100,9 +118,19 @@ class FileCheckpoint:
         """True when *window* was finished (windows are pulled oldest first)."""
         return self.done_until is not None and window.end <= parse_datetime(self.done_until)
 
-    def advance(self, window: Window, *, offset: int, records: int, notes: int) -> FileCheckpoint:
-        """The checkpoint after *window* wrote *records* calls (and *notes* notes)
-        and the output grew to *offset* bytes."""
+    def advance(
+        self,
+        window: Window,
+        *,
+        offset: int,
+        records: int,
+        notes: int,
+        rejects_offset: int = 0,
+        rejected: int = 0,
+    ) -> FileCheckpoint:
+        """The checkpoint after *window* wrote *records* calls (and *notes*
+        notes, and *rejected* rejects), the output grew to *offset* bytes and
+        the rejects file to *rejects_offset*."""
         return attrs.evolve(
             self,
             done_until=format_datetime(window.end),
@@ -110,6 +138,8 @@ class FileCheckpoint:
             windows=self.windows + 1,
             records=self.records + records,
             notes_written=self.notes_written + notes,
+            rejects_offset=rejects_offset,
+            rejected=self.rejected + rejected,
         )
 
     def to_json(self) -> bytes:
@@ -124,8 +154,9 @@ class FileCheckpoint:
             if not isinstance(body, dict) or body.pop("version", None) != _VERSION:
                 raise ValueError("unknown version")
             state = cls(**body)
-            if not isinstance(state.offset, int) or state.offset < 0:
-                raise ValueError("bad offset")
+            for offset in (state.offset, state.rejects_offset):
+                if not isinstance(offset, int) or offset < 0:
+                    raise ValueError("bad offset")
         except (ValueError, TypeError) as exc:
             raise CheckpointError(f"the checkpoint cannot be read ({exc})") from None
         return state

@@ -4,8 +4,15 @@ Windows are pulled one after another, oldest first; inside a window the
 client fetches pages (and notes) concurrently. Each window's records are
 committed with the sink's checkpoint, so an interrupted pull resumes with the
 first unfinished window. A window that fails or is cancelled is rolled back:
-the sink holds finished windows only. Cancellation (Ctrl-C) closes the
+the sink holds committed windows only. Cancellation (Ctrl-C) closes the
 window's pull first, which cancels and awaits its requests in flight.
+
+A committed window is marked finished only when it is closed (it ended
+:data:`SETTLE_TIME`, 1 h, before its pull began) and complete (the engine's
+repair passes left no suspected miss). Others are written but left open:
+``PullReport.open`` counts them, ``PullReport.incomplete`` those with misses,
+and the next run of the same pull fetches them again. Records that cannot be
+read go to the sink's rejects with their window (``PullReport.rejected``).
 """
 
 from __future__ import annotations
@@ -49,8 +56,12 @@ class PullReport:
     """What a pull did, across its windows.
 
     ``windows``: planned; ``skipped``: finished by an earlier run; ``finished``:
-    pulled and committed now. ``records``, ``notes``, ``pages``,
-    ``duplicates_dropped`` and ``suspected_misses`` count committed windows;
+    pulled and committed now; ``open``: of those, the ones written but not
+    marked finished (fetched again by the next run); ``incomplete``: of
+    those, the ones whose suspected misses the repair passes could not settle.
+    ``records``, ``notes``, ``pages``, ``duplicates_dropped``,
+    ``suspected_misses``, ``repair_passes``, ``rejected`` and ``bent`` count
+    committed windows;
     ``requests``, ``retries`` and ``rate_limit_pauses`` count every request
     sent, a rolled-back window's included. ``elapsed`` in seconds.
     """
@@ -58,6 +69,8 @@ class PullReport:
     windows: int = 0
     skipped: int = 0
     finished: int = 0
+    open: int = 0
+    incomplete: int = 0
     records: int = 0
     notes: int = 0
     pages: int = 0
@@ -66,6 +79,9 @@ class PullReport:
     rate_limit_pauses: int = 0
     duplicates_dropped: int = 0
     suspected_misses: int = 0
+    repair_passes: int = 0
+    rejected: int = 0
+    bent: int = 0
     elapsed: float = 0.0
 
     def add_requests(self, stats: PullStats) -> None:
@@ -73,13 +89,18 @@ class PullReport:
         self.retries += stats.retries
         self.rate_limit_pauses += stats.rate_limit_pauses
 
-    def add_window(self, stats: PullStats, records: int, notes: int) -> None:
+    def add_window(self, stats: PullStats, records: int, notes: int, *, marked: bool) -> None:
         self.finished += 1
+        self.open += 0 if marked else 1
+        self.incomplete += 0 if stats.complete else 1
         self.records += records
         self.notes += notes
         self.pages += stats.pages
         self.duplicates_dropped += stats.duplicates_dropped
         self.suspected_misses += stats.suspected_misses
+        self.repair_passes += stats.repair_passes
+        self.rejected += stats.rejected
+        self.bent += stats.bent
 
 
 async def pull_into(
@@ -130,7 +151,9 @@ async def _pull_window(
     sink.begin(window)
     try:
         if query.notes:
-            with_notes = crm.call_history_with_notes(window.start, window.end)
+            with_notes = crm.call_history_with_notes(
+                window.start, window.end, on_reject=sink.add_reject
+            )
             stats = with_notes.stats
             async with with_notes:
                 async for call, call_notes in with_notes:
@@ -140,7 +163,7 @@ async def _pull_window(
                     if progress is not None:
                         progress.records(1, len(call_notes))
         else:
-            calls = crm.call_history(window.start, window.end)
+            calls = crm.call_history(window.start, window.end, on_reject=sink.add_reject)
             stats = calls.stats
             async with calls:
                 async for call in calls:
@@ -148,12 +171,12 @@ async def _pull_window(
                     records += 1
                     if progress is not None:
                         progress.records(1, 0)
-        sink.commit(window, closed=closed)
+        marked = sink.commit(window, closed=closed and stats.complete)
     except BaseException:
         sink.rollback()
         raise
     finally:
         report.add_requests(stats)
-    report.add_window(stats, records, notes)
+    report.add_window(stats, records, notes, marked=marked)
     if progress is not None:
         progress.window_done()

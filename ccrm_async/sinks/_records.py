@@ -155,7 +155,7 @@ def sqlite_call_row(obj: dict[str, Any]) -> tuple[Any, ...]:
         obj.get("service"),
         obj.get("status"),
         obj.get("duration"),
-        bool(obj.get("note")),  # SQLite stores it as 1/0
+        None if obj.get("note") is None else bool(obj["note"]),  # SQLite: 1/0, NULL unknown
         _number(obj.get("from")),
         _number(obj.get("to")),
         _number(obj.get("externalNumber")),

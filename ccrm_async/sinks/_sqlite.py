@@ -1,8 +1,9 @@
 """The SQLite output: tables ``calls`` and ``notes`` keyed by uuid, and the checkpoint.
 
-Each window is one transaction: its calls and notes are upserted by uuid and,
-when the window is closed (far enough in the past that no call can still
-appear in it), a row saying so goes into ``pull_windows`` in the same
+Each window is one transaction: its calls and notes are upserted by uuid, the
+records that could not be read go into ``rejects``, and, when the window is
+closed (far enough in the past that no call can still appear in it) and was
+read completely, a row saying so goes into ``pull_windows`` in the same
 transaction. A crash or Ctrl-C therefore loses only the open window, and a
 re-run skips every window recorded as finished. The database can collect any
 number of pulls and syncs: upserts keep each call once whatever overlaps.
@@ -14,6 +15,13 @@ Schema (columns beyond ``raw`` are copies of its fields, for queries)::
     notes(uuid PRIMARY KEY, call_uuid, created, plain_text, text, raw)
     pull_windows(date_from, date_to, notes, records, finished_at,
                  PRIMARY KEY (date_from, date_to))
+    rejects(kind, uuid, page, path, reason, raw, window_from, window_to, rejected_at,
+            UNIQUE (kind, uuid))
+
+``rejects.raw`` is the record's JSON as received (keys in their order); a
+record rejected again (a re-run) replaces its row; one without a uuid is
+replaced with its window. ``call_date`` is NULL for a call the API dated
+``0000-00-00 00:00:00``, ``has_notes`` and ``duration`` when it left them empty.
 
 ``raw`` holds the JSONL object of :func:`~ccrm_async.sinks.call_object` (for
 ``calls``, without its notes). A call pulled again with notes gets exactly
@@ -29,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .._core.dates import format_datetime, parse_datetime
-from ..models import CallRecord, Note
+from ..models import CallRecord, Note, RejectedRecord
 from ._plan import Window
 from ._records import (
     CALL_COLUMNS,
@@ -45,12 +53,12 @@ __all__ = ["SqliteSink"]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     uuid TEXT PRIMARY KEY,
-    call_date TEXT NOT NULL,
+    call_date TEXT,
     direction TEXT,
     service TEXT,
     status TEXT,
     duration INTEGER,
-    has_notes INTEGER NOT NULL,
+    has_notes INTEGER,
     from_number TEXT,
     to_number TEXT,
     external_number TEXT,
@@ -75,6 +83,18 @@ CREATE TABLE IF NOT EXISTS pull_windows (
     finished_at TEXT NOT NULL,
     PRIMARY KEY (date_from, date_to)
 );
+CREATE TABLE IF NOT EXISTS rejects (
+    kind TEXT NOT NULL,
+    uuid TEXT,
+    page INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    window_from TEXT NOT NULL,
+    window_to TEXT NOT NULL,
+    rejected_at TEXT NOT NULL,
+    UNIQUE (kind, uuid)
+);
 """
 
 
@@ -90,6 +110,26 @@ def _upsert(table: str, columns: Sequence[str]) -> str:
 _UPSERT_CALL = _upsert("calls", CALL_COLUMNS)
 _UPSERT_NOTE = _upsert("notes", NOTE_COLUMNS)
 _DELETE_NOTES = "DELETE FROM notes WHERE call_uuid = ?"
+_REJECT_COLUMNS = (
+    "kind",
+    "uuid",
+    "page",
+    "path",
+    "reason",
+    "raw",
+    "window_from",
+    "window_to",
+    "rejected_at",
+)
+_INSERT_REJECT = (
+    f"INSERT INTO rejects ({', '.join(_REJECT_COLUMNS)}) "  # noqa: S608 - fixed names only
+    f"VALUES ({', '.join('?' for _ in _REJECT_COLUMNS)}) "
+    "ON CONFLICT (kind, uuid) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _REJECT_COLUMNS[2:])
+)
+_FORGET_ANONYMOUS_REJECTS = (
+    "DELETE FROM rejects WHERE uuid IS NULL AND window_from = ? AND window_to = ?"
+)
 _FINISH_WINDOW = (
     "INSERT OR REPLACE INTO pull_windows (date_from, date_to, notes, records, finished_at) "
     "VALUES (?, ?, ?, ?, ?)"
@@ -130,6 +170,7 @@ class SqliteSink:
         self._notes: list[tuple[Any, ...]] = []
         self._noted_calls: list[tuple[str]] = []
         self._records = 0
+        self._window = Window(datetime.min, datetime.min)
 
     def is_done(self, window: Window) -> bool:
         with_notes = self._finished.get(window.wire)
@@ -141,15 +182,32 @@ class SqliteSink:
         return parse_datetime(value) if value else None
 
     def count(self, table: str) -> int:
-        """Rows in ``calls`` or ``notes``."""
-        if table not in ("calls", "notes"):
+        """Rows in ``calls``, ``notes`` or ``rejects``."""
+        if table not in ("calls", "notes", "rejects"):
             raise ValueError(f"no table {table!r}")
         (value,) = self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
         return int(value)
 
     def begin(self, window: Window) -> None:
         self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(_FORGET_ANONYMOUS_REJECTS, window.wire)
+        self._window = window
         self._records = 0
+
+    def add_reject(self, reject: RejectedRecord) -> None:
+        start, end = self._window.wire
+        row = (
+            reject.kind,
+            reject.uuid,
+            reject.page,
+            reject.path,
+            reject.reason,
+            reject.raw_json,
+            start,
+            end,
+            format_datetime(datetime.now()),
+        )
+        self._db.execute(_INSERT_REJECT, row)
 
     def add(self, call: CallRecord, notes: Sequence[Note] | None) -> None:
         self._calls.append(sqlite_call_row(call_object(call)))
@@ -169,7 +227,7 @@ class SqliteSink:
         self._noted_calls.clear()
         self._notes.clear()
 
-    def commit(self, window: Window, *, closed: bool) -> None:
+    def commit(self, window: Window, *, closed: bool) -> bool:
         self._flush()
         if closed:
             start, end = window.wire
@@ -180,6 +238,7 @@ class SqliteSink:
         self._db.execute("COMMIT")
         if closed:
             self._finished[window.wire] = self.notes
+        return closed
 
     def rollback(self) -> None:
         self._calls.clear()
