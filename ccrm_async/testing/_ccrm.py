@@ -72,7 +72,13 @@ class Faults:
     - ``reset_rate``: share cut off after half the body;
     - ``rate_limit_rate``: share answered with the rate-limit 403;
     - ``retry_after``: a ``Retry-After`` value sent with rate-limit answers;
-    - ``paths``: the paths random faults apply to (default: call history).
+    - ``paths``: the paths random faults apply to (default: call history);
+    - ``churn``: calls deleted at the head after *every* call-history page
+      served (data that never holds still: no pass can be complete).
+
+    Data changes mid-pull: :meth:`insert_after_page`, :meth:`delete_after_page`;
+    :meth:`serve_after` orders concurrent answers, so that a change lands
+    between two pages fetched at the same time.
     """
 
     latency: float = 0.0
@@ -84,8 +90,10 @@ class Faults:
     seed: int = 0
     max_per_request: int = 3
     paths: tuple[str, ...] = ("/publicApi/callHistory",)
+    churn: int = 0
     _script: dict[tuple[str, int | None], list[str]] = attrs.field(factory=dict, alias="_script")
     _changes: dict[int, list[tuple[str, int]]] = attrs.field(factory=dict, alias="_changes")
+    _holds: dict[int, int] = attrs.field(factory=dict, alias="_holds")
 
     def script(self, path: str, faults: list[str], *, page: int | None = None) -> None:
         """Answer the next requests to *path* (and *page*, if given) with *faults*,
@@ -102,6 +110,11 @@ class Faults:
     def delete_after_page(self, page: int, count: int) -> None:
         """After call-history page *page* is served, delete the *count* newest calls."""
         self._changes.setdefault(page, []).append(("delete", count))
+
+    def serve_after(self, page: int, after: int) -> None:
+        """Answer the next call-history request for *page* only once page
+        *after* has been answered (and its data changes applied)."""
+        self._holds[page] = after
 
     def scripted(self, path: str, page: int | None) -> str | None:
         for key in ((path, page), (path, None)):
@@ -162,6 +175,7 @@ class CCRMEmulator(AppServer):
         self.peak_in_flight = 0
         self.changes_applied: list[tuple[str, int, list[str]]] = []
         self._attempts: Counter[str] = Counter()
+        self._served: dict[int, asyncio.Event] = {}
         self._bodies: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         super().__init__()
         self.app.middlewares.append(self._middleware)
@@ -314,6 +328,9 @@ class CCRMEmulator(AppServer):
         page = _page(request)
         if page is None:
             return _json({"success": False, "message": "page must be a positive integer"}, 400)
+        hold = self.faults._holds.pop(page, None)
+        if hold is not None:
+            await self._served.setdefault(hold, asyncio.Event()).wait()
         key = ("calls", self.dataset.version, date_from, date_to, page)
         body = None if self.php.active else self._bodies.get(key)
         if body is None:
@@ -331,6 +348,10 @@ class CCRMEmulator(AppServer):
                 else self.dataset.delete_head(count)
             )
             self.changes_applied.append((change, count, uuids))
+        if self.faults.churn:
+            uuids = self.dataset.delete_head(self.faults.churn)
+            self.changes_applied.append(("delete", self.faults.churn, uuids))
+        self._served.setdefault(page, asyncio.Event()).set()
         return web.Response(body=body, content_type="application/json")
 
     async def _notes(self, request: web.Request) -> web.Response:
