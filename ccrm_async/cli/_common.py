@@ -354,13 +354,12 @@ def summary_line(report: PullReport, output: Path, *, state: str = "done") -> st
     counts = (
         f"{r.records} calls, {r.notes} notes, {r.pages} pages, {r.requests} requests, "
         f"{r.retries} retries, {r.rate_limit_pauses} rate-limit pauses, "
-        f"{r.duplicates_dropped} duplicates dropped, {r.suspected_misses} suspected misses, "
-        f"{r.elapsed:.1f}s"
+        f"{r.duplicates_dropped} duplicates dropped, {r.suspected_misses} suspected misses"
+        f"{_data_notes(r, output)}, {r.elapsed:.1f}s"
     )
     windows = f"{r.finished} of {r.windows} windows"
     if r.skipped:
         windows += f" ({r.skipped} already done)"
-    counts += _data_notes(r, output)
     if state == "done":
         return f"done: {counts}; {windows} into {output}{_open_notes(r)}"
     return f"{state}: {counts}; {windows} kept in {output}; run the same command again to continue"

@@ -160,7 +160,8 @@ def test_summary_line() -> None:
     line = summary_line(report, Path("demo.sqlite"))
     assert line == (
         "done: 20000 calls, 12039 notes, 30 pages, 6004 requests, 2 retries, "
-        "1 rate-limit pauses, 3 duplicates dropped, 0 suspected misses, 3.5s; "
+        "1 rate-limit pauses, 3 duplicates dropped, 0 suspected misses, 0 rejected, "
+        "0 bent values, 0 repair passes, 3.5s; "
         "30 of 31 windows (1 already done) into demo.sqlite"
     )
     stopped = summary_line(report, Path("x.jsonl"), state="interrupted")
