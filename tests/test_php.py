@@ -248,6 +248,17 @@ async def test_notes_in_php_spelling_and_unknown_note_flags(
     assert pull.stats.rejected == 0 and pull.stats.bent > 0
 
 
+async def test_a_call_with_an_empty_note_flag_has_its_notes_asked_for() -> None:
+    async with CCRMEmulator(calls=50, notes_ratio=0.0) as emu, client(emu) as crm:
+        unknown = emu.dataset.calls[7]
+        unknown["note"] = None
+        pairs = [pair async for pair in crm.call_history_with_notes(*RANGE)]
+        asked = {r.query["callHistory"] for r in emu.requests("/publicApi/notes")}
+    assert asked == {unknown["uuid"]}
+    (call,) = [call for call, _ in pairs if call.uuid == unknown["uuid"]]
+    assert call.has_notes is None
+
+
 def test_rejected_record_uuid_of() -> None:
     assert RejectedRecord.uuid_of({"uuid": "u"}) == "u"
     assert RejectedRecord.uuid_of({"uuid": 5}) == "5"

@@ -26,7 +26,7 @@ from aiohttp import web
 from .._serving import AppServer
 from ._custom_fields import CustomFieldStore
 from ._data import CallDataset
-from ._php import RECORD_HABITS, PhpHabits, php_spelling
+from ._php import PhpHabits
 
 __all__ = ["RATE_LIMIT_BODY", "CCRMEmulator", "Faults", "LoggedRequest"]
 
@@ -372,16 +372,7 @@ class CCRMEmulator(AppServer):
         php = self.php
         if not php.active:
             return _envelope(chunk, total)
-        if notes:
-            rate = php.record_rate
-            data: Any = [
-                php_spelling(n, RECORD_HABITS, random.Random(f"{php.seed}:{n['uuid']}"))
-                if random.Random(f"{php.seed}:{n['uuid']}").random() < rate
-                else n
-                for n in chunk
-            ]
-        else:
-            data = [php.spell(record) for record in chunk]
+        data: Any = [php.spell(record, spoil=not notes) for record in chunk]
         if not data and php.empty_data_object:
             data = {}
         other: Any = [] if php.no_total_count else {"totalCount": total}

@@ -69,11 +69,13 @@ class PhpHabits:
             or self.unreadable_uuids
         )
 
-    def spell(self, record: dict[str, Any]) -> dict[str, Any]:
-        """*record* as this emulator sends it today (the stored record is untouched)."""
+    def spell(self, record: dict[str, Any], *, spoil: bool = True) -> dict[str, Any]:
+        """*record* as this emulator sends it today (the stored record is
+        untouched); *spoil* False never makes it unreadable (notes)."""
         uuid = str(record.get("uuid"))
         rng = random.Random(f"{self.seed}:{uuid}")
-        if uuid in self.unreadable_uuids or rng.random() < self.unreadable_rate:
+        spoiled = rng.random() < self.unreadable_rate or uuid in self.unreadable_uuids
+        if spoil and spoiled:
             return unreadable(record, rng)
         if rng.random() < self.record_rate:
             habits = [h for h in RECORD_HABITS if rng.random() < 0.5] or ["wrap_objects"]
