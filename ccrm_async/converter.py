@@ -470,6 +470,11 @@ def read_record(converter: cattrs.Converter, value: Any, cls: type[T]) -> tuple[
     documented spelling. Raises :class:`~ccrm_async._core.php.Unreadable`
     (a ``ValueError``) naming the field path when the record cannot be read."""
     hook = converter.get_structure_hook(cls)
+    if cls not in _SHAPED:  # a model without PHP rules (custom fields): as it is
+        try:
+            return hook(value, cls), []
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise Unreadable("", _describe(exc)) from None
     if type(value) is dict:
         try:
             return hook(value, cls), []

@@ -52,7 +52,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -243,8 +243,12 @@ async def paginate(
     passes = 0
     while True:
         tally = PassTally()
-        async for record in reading.run(tally, repair=passes > 0):
-            yield record
+        run = reading.run(tally, repair=passes > 0)
+        try:
+            async for record in run:
+                yield record
+        finally:
+            await run.aclose()  # now, not when collected: its requests stop with us
         stats.observe_pass(tally)
         stats.suspected_misses = suspected_misses(tally)
         if not needs_repair(stats.suspected_misses, passes, limit=max_repair_passes):
@@ -288,7 +292,7 @@ class _PassReader(Generic[T]):
         self.rejected: set[str] = set()
         self.bent = BentTally(stats.bent_paths)
 
-    async def run(self, tally: PassTally, *, repair: bool) -> AsyncIterator[T]:
+    async def run(self, tally: PassTally, *, repair: bool) -> AsyncGenerator[T, None]:
         stats = self.stats
         key = self.key
         seen = self.seen

@@ -127,8 +127,10 @@ async def test_seed_total_plans_every_page() -> None:
             calls = [c async for c in pull]
         pages = sorted(int(url.query.get("page", 1)) for (_, url) in mocked.requests)
     assert pages == list(range(1, 10))
-    assert len(calls) == 1 and pull.stats.duplicates_dropped == 8
-    assert pull.stats.suspected_misses == 8436  # and the shortfall is reported
+    s = pull.stats
+    assert len(calls) == 1 and s.duplicates_dropped == 8 * 4  # each pass sees 8
+    assert s.repair_passes == 3  # read again, at most 3 times
+    assert s.suspected_misses == 8436 and not s.complete  # and the shortfall is reported
 
 
 async def test_exact_sequence_503_503_200() -> None:

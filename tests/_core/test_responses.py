@@ -81,18 +81,28 @@ def test_envelope_of_the_seed_sample() -> None:
         b'{"success":true,"data":[{"uuid":"a"',  # truncated
         b"<html><body>502</body></html>",
         b'{"success":false,"data":[],"message":"err"}',
-        b'{"success":true,"data":{},"otherData":{"totalCount":1}}',
+        b'{"success":true,"data":{"error":"x"},"otherData":{"totalCount":1}}',
         b'{"success":true,"data":"OK","otherData":{"totalCount":1}}',
-        b'{"success":true,"data":[]}',  # no totalCount on a paged answer
         b"[]",
         b"null",
-        b'{"success":true,"data":[{"no":"uuid"}],"otherData":{"totalCount":1}}',
     ],
 )
 def test_bad_200s_are_response_errors(body: bytes) -> None:
     """RELIABILITY 6: never an empty result, never records."""
     with pytest.raises(ResponseError):
         parse_page(body, CallRecord, 1)
+
+
+def test_php_answers_are_pages() -> None:
+    """RELIABILITY 37: ``"data": {}`` is PHP's empty list, a missing totalCount
+    is paged until a short page, and a record without uuid is rejected alone."""
+    empty = parse_page(b'{"success":true,"data":{},"otherData":{"totalCount":0}}', CallRecord, 1)
+    assert (empty.records, empty.total) == ([], 0)
+    untotalled = parse_page(b'{"success":true,"data":[]}', CallRecord, 1)
+    assert (untotalled.records, untotalled.total) == ([], None)
+    body = b'{"success":true,"data":[{"no":"uuid"}],"otherData":{"totalCount":1}}'
+    page = parse_page(body, CallRecord, 1)
+    assert page.records == [] and [r.path for r in page.rejected] == ["uuid"]
 
 
 def test_undecodable_bodies_are_transient() -> None:
