@@ -66,6 +66,7 @@ __all__ = [
     "WireConverter",
     "make_converter",
     "read_record",
+    "read_refused",
     "shape_of",
     "to_camel",
 ]
@@ -469,17 +470,23 @@ def read_record(converter: cattrs.Converter, value: Any, cls: type[T]) -> tuple[
     each ``(field path, what was bent)``; the list is empty for a record in the
     documented spelling. Raises :class:`~ccrm_async._core.php.Unreadable`
     (a ``ValueError``) naming the field path when the record cannot be read."""
+    if type(value) is dict and cls in _SHAPED:
+        try:
+            return converter.get_structure_hook(cls)(value, cls), []
+        except Exception:  # noqa: S110 - refused by the fast path: read it the slow way
+            pass
+    return read_refused(converter, value, cls)
+
+
+def read_refused(converter: cattrs.Converter, value: Any, cls: type[T]) -> tuple[T, Bends]:
+    """:func:`read_record` for a record the fast hook of *cls* refused (the
+    page parser tries the hook itself first, to keep the hot path flat)."""
     hook = converter.get_structure_hook(cls)
     if cls not in _SHAPED:  # a model without PHP rules (custom fields): as it is
         try:
             return hook(value, cls), []
         except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise Unreadable("", _describe(exc)) from None
-    if type(value) is dict:
-        try:
-            return hook(value, cls), []
-        except Exception:  # noqa: S110 - refused by the fast path: read it the slow way
-            pass
     normalised, bends = _normalised(value, typing.cast(type, cls))
     try:
         return hook(normalised, cls), bends

@@ -316,7 +316,7 @@ class _PassReader(Generic[T]):
                 stats.pages += 1
                 fresh = []
                 duplicates = 0
-                for index, record in enumerate(page.records):
+                for record in page.records:
                     ident = key(record)
                     if ident in in_pass:
                         duplicates += 1
@@ -328,8 +328,11 @@ class _PassReader(Generic[T]):
                         seen.add(ident)
                         stats.repaired += 1
                     fresh.append(record)
-                    if page.bends and index in page.bends:
-                        self._count_bends(page.bends[index])
+                if page.bends:  # counted for the records yielded now, not for repeats
+                    yielded = {id(record) for record in fresh}
+                    for index, bends in page.bends.items():
+                        if id(page.records[index]) in yielded:
+                            self._count_bends(bends)
                 tally.duplicates += duplicates
                 tally.read += len(page.records) - duplicates
                 if page.envelope_bends:

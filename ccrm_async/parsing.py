@@ -19,7 +19,7 @@ import cattrs
 
 from ._core.php import Bends, Unreadable
 from ._core.responses import parse_envelope
-from .converter import LENIENT, read_record
+from .converter import LENIENT, read_record, read_refused
 from .errors import ResponseError
 from .models import RejectedRecord
 
@@ -99,13 +99,41 @@ def parse_page(
     total = envelope.total_count
     if total is None:
         envelope_bends.append(("otherData.totalCount", "missing: paged until a short page"))
+    hook = converter.get_structure_hook(cls)
+    try:  # the hot path: every record in the documented spelling
+        records: list[T] = [hook(item, cls) for item in items]
+    except Exception:
+        return _read_one_by_one(items, cls, number, converter, total, envelope_bends, strict=strict)
+    return Page(
+        number=number, records=records, total=total, size=len(items), envelope_bends=envelope_bends
+    )
+
+
+def _read_one_by_one(
+    items: list[Any],
+    cls: type[T],
+    number: int,
+    converter: cattrs.Converter,
+    total: int | None,
+    envelope_bends: Bends,
+    *,
+    strict: bool,
+) -> Page[T]:
+    """A page with a record the fast hook refused: each record read on its own."""
     records: list[T] = []
     rejected: list[RejectedRecord] = []
     bends: dict[int, Bends] = {}
     kind = cls.__name__
+    hook = converter.get_structure_hook(cls)
     for item in items:
+        if type(item) is dict:
+            try:
+                records.append(hook(item, cls))
+                continue
+            except Exception:  # noqa: S110 - refused: read it the slow way below
+                pass
         try:
-            record, record_bends = read_record(converter, item, cls)
+            record, record_bends = read_refused(converter, item, cls)
         except Unreadable as exc:
             reject = RejectedRecord(
                 kind=kind,
