@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 from _cli_helpers import TOKEN
 
-from ccrm_async import CallRecord, CustomField, FieldType, NumberField, TextField
+from ccrm_async import (
+    CallRecord,
+    CustomField,
+    FieldType,
+    NumberField,
+    RejectedRecord,
+    TextField,
+)
 from ccrm_async.cli import main
 from ccrm_async.cli._calls import _sync_query
 from ccrm_async.cli._common import BarProgress, one_line, summary_line
@@ -26,12 +33,14 @@ from ccrm_async.sinks import (
     PullQuery,
     PullReport,
     SinkError,
+    SqliteSink,
     Window,
     csv_columns,
     csv_row,
     format_duration,
     parse_duration,
     plan_windows,
+    rejects_path,
     sink_format,
 )
 from ccrm_async.sinks._records import call_object, sqlite_call_row
@@ -354,3 +363,71 @@ def test_a_pull_that_finished_nothing_leaves_no_files(tmp_path: Path) -> None:
     sink.add(_calls(1)[0], [])
     sink.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def _reject(uuid: str | None, page: int = 1) -> RejectedRecord:
+    raw = {"uuid": uuid, "callDate": "yesterday"}
+    return RejectedRecord("CallRecord", page, uuid, "callDate", "callDate: bad", raw)
+
+
+def test_open_windows_are_written_then_cut_back_with_their_rejects(tmp_path: Path) -> None:
+    """A window left open is written but not checkpointed, nor is any window after
+    it; the next run cuts the output and the rejects file back to the checkpoint."""
+    query = PullQuery(datetime(2024, 1, 1), datetime(2024, 1, 3, 23, 59, 59))
+    first, second, third = query.windows()
+    out = tmp_path / "calls.jsonl"
+    calls = _calls(30)
+    sink = JsonlSink(out, query)
+    for window, chunk, closed, reject in (
+        (first, calls[:10], True, "r1"),
+        (second, calls[10:20], False, "r2"),
+        (third, calls[20:], True, None),
+    ):
+        sink.begin(window)
+        for call in chunk:
+            sink.add(call, None)
+        sink.add_reject(_reject(reject))
+        marked = sink.commit(window, closed=closed)
+        assert marked is (window is first)  # the third waits for the second
+    sink.close()
+    assert len(out.read_bytes().splitlines()) == 30
+    lines = rejects_path(out).read_text().splitlines()
+    assert [json.loads(line)["uuid"] for line in lines] == ["r1", "r2", None]
+    resumed = JsonlSink(out, query)
+    try:
+        assert resumed.is_done(first) and not resumed.is_done(second)
+        assert len(out.read_bytes().splitlines()) == 10
+        assert [
+            json.loads(line)["uuid"] for line in rejects_path(out).read_text().splitlines()
+        ] == ["r1"]
+    finally:
+        resumed.close()
+
+
+def test_a_new_pull_refuses_a_rejects_file_it_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "calls.jsonl"
+    rejects_path(out).write_text("mine\n")
+    with pytest.raises(SinkError, match=r"rejects\.jsonl exists"):
+        JsonlSink(out, PullQuery(datetime(2024, 1, 1), datetime(2024, 1, 1, 23, 59, 59)))
+    assert rejects_path(out).read_text() == "mine\n" and not out.exists()
+
+
+def test_sqlite_rejects_go_with_their_window(tmp_path: Path) -> None:
+    query = PullQuery(datetime(2024, 1, 1), datetime(2024, 1, 2, 23, 59, 59))
+    first, second = query.windows()
+    sink = SqliteSink(tmp_path / "calls.sqlite")
+    try:
+        sink.begin(first)
+        sink.add_reject(_reject("u1"))
+        sink.add_reject(_reject(None))
+        assert sink.commit(first, closed=True)
+        sink.begin(second)
+        sink.add_reject(_reject("u2"))
+        sink.rollback()  # the window's rejects go with it
+        sink.begin(first)  # the same window again: rows replaced, not repeated
+        sink.add_reject(_reject("u1", page=2))
+        sink.add_reject(_reject(None))
+        sink.commit(first, closed=True)
+        assert sink.count("rejects") == 2
+    finally:
+        sink.close()
