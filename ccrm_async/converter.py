@@ -435,23 +435,13 @@ def shape_of(cls: type) -> Shape:
     return Shape("object", fields=fields)
 
 
-def _dealiased(value: dict[str, Any], cls: type) -> dict[str, Any]:
-    aliases = _ALIASES.get(cls)
-    if not aliases or aliases.keys().isdisjoint(value):
-        return value
-    value = dict(value)
-    for alias, documented in aliases.items():
-        if alias in value:
-            value.setdefault(documented, value.pop(alias))
-    return value
-
-
 def _read_nested_aliases(value: Any, shape: Shape, cls: type) -> Any:
     # Flags may spell ``relUuid`` as ``reluuid``: the shape knows only the former.
     if cls is calls.CallRecord and isinstance(value, dict) and isinstance(value.get("flags"), list):
         value = dict(value)
         value["flags"] = [
-            _dealiased(f, calls.Flag) if isinstance(f, dict) else f for f in value["flags"]
+            _dealiased(f, _ALIASES[calls.Flag]) if isinstance(f, dict) else f
+            for f in value["flags"]
         ]
     return value
 
@@ -542,6 +532,18 @@ class _EnumHook:
         return structure_optional_enum
 
 
+def _dealiased(value: Any, aliases: dict[str, str]) -> Any:
+    """*value* with each alias key renamed to its documented key (a copy, only
+    when an alias is present; the documented key wins when both are)."""
+    if not isinstance(value, dict) or aliases.keys().isdisjoint(value):
+        return value
+    value = dict(value)
+    for alias, documented in aliases.items():
+        if alias in value:
+            value.setdefault(documented, value.pop(alias))
+    return value
+
+
 def _register_model(conv: cattrs.Converter, cls: type, *, strict: bool) -> None:
     names = wire_names(cls)
     overrides = {name: override(rename=wire) for name, wire in names.items()}
@@ -557,13 +559,7 @@ def _register_model(conv: cattrs.Converter, cls: type, *, strict: bool) -> None:
         base = structure
 
         def structure_with_aliases(value: Any, tp: Any) -> Any:
-            if not aliases.keys().isdisjoint(value):
-                value = dict(value)
-                for alias, documented in aliases.items():
-                    if alias in value:
-                        aliased = value.pop(alias)
-                        value.setdefault(documented, aliased)
-            return base(value, tp)
+            return base(_dealiased(value, aliases), tp)
 
         conv.register_structure_hook(cls, structure_with_aliases)
     else:
@@ -643,16 +639,6 @@ def _unstructure_spec(spec: custom_fields.FieldSpec) -> dict[str, Any]:
     return body
 
 
-def _dealias(param: dict[str, Any]) -> dict[str, Any]:
-    if _PARAM_ALIASES.keys().isdisjoint(param):
-        return param
-    param = dict(param)
-    for alias, documented in _PARAM_ALIASES.items():
-        if alias in param:
-            param.setdefault(documented, param.pop(alias))
-    return param
-
-
 def _read_spec(
     cls: type[custom_fields.FieldSpec],
     common: dict[str, Any],
@@ -683,7 +669,7 @@ def _structure_custom_field(
     if not isinstance(item, dict):
         raise ValueError(f"a custom field is a {type(item).__name__}, not an object")
     raw_param = item.get("param")
-    param = _dealias(raw_param) if isinstance(raw_param, dict) else {}
+    param = _dealiased(raw_param, _PARAM_ALIASES) if isinstance(raw_param, dict) else {}
     field_type = conv.structure(item.get("type") or param["type"], custom_fields.FieldType)
     uuid = item.get("uuid") or param["uuid"]
     cls = custom_fields.SPEC_CLASSES.get(field_type)

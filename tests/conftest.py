@@ -64,6 +64,12 @@ def sample_json(name: str) -> Any:
     return json.loads(sample_bytes(name))
 
 
+def emulator_client(emu: CCRMEmulator, **kw: Any) -> CCRMClient:
+    """A client of *emu* with :data:`FAST_RETRY` unless told otherwise."""
+    kw.setdefault("retry", FAST_RETRY)
+    return CCRMClient(base_url=emu.url, token=emu.token, **kw)
+
+
 @pytest.fixture
 async def emulator() -> AsyncIterator[CCRMEmulator]:
     async with CCRMEmulator(calls=3000) as emu:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ccrm_async import CallRecord, CCRMClient, Note, RejectedRecord, ResponseError
+from ccrm_async import CallRecord, Note, RejectedRecord, ResponseError
 from ccrm_async._core.php import Shape, Unreadable, read_value
 from ccrm_async.converter import LENIENT, read_record
 from ccrm_async.parsing import parse_page
@@ -23,15 +23,11 @@ from ccrm_async.testing import (
     php_spelling,
 )
 
-from conftest import FAST_RETRY, sample_bytes, sample_json
+from conftest import emulator_client as client
+from conftest import sample_bytes, sample_json
 
 CALLS = "/publicApi/callHistory"
 RANGE = ("2024-01-01", "2024-01-31")
-
-
-def client(emu: CCRMEmulator, **kw: Any) -> CCRMClient:
-    kw.setdefault("retry", FAST_RETRY)
-    return CCRMClient(base_url=emu.url, token=emu.token, **kw)
 
 
 # -- the samples --------------------------------------------------------------------------

@@ -21,15 +21,10 @@ from ccrm_async import (
 from ccrm_async.testing import CCRMEmulator, Faults
 
 from clocks import FakeClock
-from conftest import FAST_RETRY
+from conftest import emulator_client as client
 
 CALLS = "/publicApi/callHistory"
 RANGE = ("2024-01-01", "2024-01-31")
-
-
-def client(emu: CCRMEmulator, **kw: object) -> CCRMClient:
-    kw.setdefault("retry", FAST_RETRY)
-    return CCRMClient(base_url=emu.url, token=emu.token, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from ccrm_async import CCRMClient
 from ccrm_async._core.accounting import (
     MAX_REPAIR_PASSES,
     PassTally,
@@ -16,14 +13,9 @@ from ccrm_async._core.accounting import (
 )
 from ccrm_async.testing import CCRMEmulator
 
-from conftest import FAST_RETRY
+from conftest import emulator_client as client
 
 RANGE = ("2024-01-01", "2024-01-31")
-
-
-def client(emu: CCRMEmulator, **kw: Any) -> CCRMClient:
-    kw.setdefault("retry", FAST_RETRY)
-    return CCRMClient(base_url=emu.url, token=emu.token, **kw)
 
 
 def test_pass_tally_and_the_repair_decision() -> None:
