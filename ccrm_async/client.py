@@ -289,7 +289,7 @@ class CCRMClient(APIClient):
         is saved to *path*, or in the receiver's directory.
         """
         return await start_export(
-            self, "people", columns, receiver=receiver, timeout=timeout, path=path
+            self.transport, "people", columns, receiver=receiver, timeout=timeout, path=path
         )
 
     async def export_organisations(
@@ -303,5 +303,5 @@ class CCRMClient(APIClient):
         """Ask CCRM for an organisations export; see :meth:`export_people`
         (the organisation columns differ: ``name``, ``nip``, ``people``, ...)."""
         return await start_export(
-            self, "organisations", columns, receiver=receiver, timeout=timeout, path=path
+            self.transport, "organisations", columns, receiver=receiver, timeout=timeout, path=path
         )

@@ -24,7 +24,7 @@ import random
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -37,9 +37,16 @@ from yarl import URL
 from . import __version__
 from ._core import responses, retry
 from .config import RetryPolicy, Secret, Timeouts
-from .errors import CCRMError, EventLoopError, RateLimitError, TransportError
+from .errors import CCRMError, EventLoopError, RateLimitError, ResponseError, TransportError
 
-__all__ = ["Clock", "PublicAddressResolver", "RequestCounters", "RequestGate", "Transport"]
+__all__ = [
+    "Clock",
+    "PublicAddressResolver",
+    "RequestCounters",
+    "RequestGate",
+    "StreamedResponse",
+    "Transport",
+]
 
 log = logging.getLogger("ccrm_async")
 
@@ -381,14 +388,44 @@ class Transport:
         path carries data that must not be logged (an external id, say).
         """
         self._check_loop()
-        policy = self.retry_policy
-        clock = self.clock
         url = self.base_url.join(URL(path))
-        shown = route or path
         body = orjson.dumps(json) if json is not None else None
         headers = self.auth_headers()
         if body is not None:
             headers["Content-Type"] = "application/json"
+        shown = route or path
+
+        async def exchange() -> tuple[int, str | None, bytes]:
+            return await self._send(method, url, params, body, headers)
+
+        def finish(status: int, payload: bytes, retry_after: float | None) -> T:
+            mapped = self._error_map(
+                status, payload, method=method, path=shown, retry_after=retry_after
+            )
+            if mapped is not None:
+                raise mapped
+            return parse(payload)
+
+        return await self._retrying(
+            method, shown, exchange, finish, idempotent=idempotent, counters=counters
+        )
+
+    async def _retrying(
+        self,
+        method: str,
+        shown: str,
+        exchange: Callable[[], Awaitable[tuple[int, str | None, bytes]]],
+        finish: Callable[[int, bytes, float | None], T],
+        *,
+        idempotent: bool,
+        counters: RequestCounters | None,
+    ) -> T:
+        """The retry loop of every request: *exchange* runs once per attempt
+        inside a gate slot and returns ``(status, Retry-After, body)``;
+        *finish* runs outside the slot and returns the result or raises the
+        :class:`CCRMError` the answer stands for (retried per the policy)."""
+        policy = self.retry_policy
+        clock = self.clock
         started = clock.now()
         attempt = 0
         while True:
@@ -401,9 +438,9 @@ class Transport:
             payload = b""
             await self.gate.acquire()
             try:
-                status, raw_retry_after, payload = await self._send(
-                    method, url, params, body, headers
-                )
+                status, raw_retry_after, payload = await exchange()
+            except CCRMError as exc:
+                error = exc
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 error = _translate(exc, method, shown)
             else:
@@ -412,19 +449,14 @@ class Transport:
             finally:
                 self.gate.release()
             if status is not None:
-                mapped = self._error_map(
-                    status, payload, method=method, path=shown, retry_after=retry_after
-                )
-                if mapped is None:
-                    try:
-                        result = parse(payload)
-                    except CCRMError as exc:
-                        mapped = exc
-                    else:
-                        self.gate.on_success()
-                        self.quota.refund()
-                        return result
-                error = mapped
+                try:
+                    result = finish(status, payload, retry_after)
+                except CCRMError as exc:
+                    error = exc
+                else:
+                    self.gate.on_success()
+                    self.quota.refund()
+                    return result
             if error.method is None:
                 error.method, error.path = method, shown
             if isinstance(error, RateLimitError):
@@ -469,6 +501,90 @@ class Transport:
         ) as resp:
             payload = await resp.read()
             return resp.status, resp.headers.get("Retry-After"), payload
+
+    # -- streamed responses (export downloads) -----------------------------------
+
+    async def stream(
+        self,
+        url: str | URL,
+        handle: Callable[[StreamedResponse], Awaitable[T]],
+        *,
+        route: str,
+        accept: Collection[int] = (200,),
+        headers: Callable[[], Mapping[str, str]] | None = None,
+        counters: RequestCounters | None = None,
+    ) -> T:
+        """``GET`` *url* and return ``await handle(response)`` while it streams.
+
+        The request takes the same path as :meth:`request`: the gate (the slot
+        is held while *handle* reads, so a download counts as a request in
+        flight), the retry policy, the retry quota, *counters* and the error
+        translation. *url* must be on :attr:`base_url`'s origin (the
+        ``Authorization`` header goes with it); redirects are not followed.
+
+        A status in *accept* is handed to *handle*; any other status is mapped
+        like a :meth:`request` answer (404 :class:`NotFoundError`, 5xx
+        :class:`ServerError` retried, ...). A :class:`CCRMError` raised by
+        *handle* is retried when it is retryable; a body cut off while *handle*
+        reads is a transient :class:`ResponseError` (retried). There is no
+        total timeout: a stalled body fails after ``timeouts.sock_read``
+        seconds of silence. *route* names the request in logs and errors;
+        *headers* is called before each attempt (a resumed download asks for
+        the rest of the file with ``Range``).
+        """
+        self._check_loop()
+        target = URL(str(url))
+        if target.origin() != self.base_url.origin():
+            raise ValueError("stream() only requests the API's own origin")
+        t = self.timeouts
+        timeout = aiohttp.ClientTimeout(total=None, connect=t.connect, sock_read=t.sock_read)
+        handled: list[T] = []
+
+        async def exchange() -> tuple[int, str | None, bytes]:
+            handled.clear()
+            sent = {"Accept": "*/*", "Accept-Encoding": "identity"}
+            sent.update(headers() if headers is not None else {})
+            sent.update(self.auth_headers())
+            async with self.session.get(
+                target, headers=sent, proxy=self.proxy, allow_redirects=False, timeout=timeout
+            ) as resp:
+                if resp.status in accept:
+                    handled.append(await handle(StreamedResponse(resp)))
+                    return resp.status, None, b""
+                return resp.status, resp.headers.get("Retry-After"), await resp.content.read(4096)
+
+        def finish(status: int, payload: bytes, retry_after: float | None) -> T:
+            if handled:
+                return handled.pop()
+            mapped = self._error_map(
+                status, payload, method="GET", path=route, retry_after=retry_after
+            )
+            raise mapped or ResponseError(f"unexpected HTTP status {status}", status=status)
+
+        return await self._retrying(
+            "GET", route, exchange, finish, idempotent=True, counters=counters
+        )
+
+
+class StreamedResponse:
+    """An answer whose body is read as it arrives (see :meth:`Transport.stream`)."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+        self.content_length = response.content_length
+
+    async def chunks(self, size: int) -> AsyncIterator[bytes]:
+        """The body in chunks of at most *size* bytes. A body cut off before
+        its end raises a transient :class:`ResponseError` (retried)."""
+        try:
+            async for chunk in self._response.content.iter_chunked(size):
+                yield chunk
+        except aiohttp.ClientPayloadError:
+            error = ResponseError("response body was cut off")
+            error.transient = True
+            raise error from None
 
 
 def _may_have_reached_server(error: CCRMError) -> bool:

@@ -14,6 +14,7 @@ already have.
 
 from .._core.export_columns import ORGANISATION_COLUMNS, PEOPLE_COLUMNS
 from .._core.export_files import ExportFormat
+from .._core.export_lifecycle import MAX_TRIES, ExportStatus
 from ._download import DEFAULT_MAX_BYTES
 from ._files import iter_organisations as read_organisations
 from ._files import iter_people as read_people
@@ -21,11 +22,12 @@ from ._files import iter_rows as read_rows
 from ._job import ExportJob, ExportResult
 from ._receiver import ExportReceiver
 from ._run import EXPORT_PATHS, run_export, start_export
-from ._store import ExportStatus, JobRecord, JobStore, MemoryJobStore, SQLiteJobStore
+from ._store import JobRecord, JobStore, MemoryJobStore, SQLiteJobStore
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "EXPORT_PATHS",
+    "MAX_TRIES",
     "ORGANISATION_COLUMNS",
     "PEOPLE_COLUMNS",
     "ExportFormat",

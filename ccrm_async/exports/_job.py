@@ -1,24 +1,23 @@
-"""ExportJob, the awaitable handle of one export, and ExportResult, its file."""
+"""ExportJob, the awaitable handle of one export; JobState, what it and its
+receiver share; ExportResult, its file."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
 from .._core.export_files import ExportFormat
+from .._core.export_lifecycle import ExportStatus, Lifecycle
 from ..models.contacts import Organisation, Person
+from ..transport import RequestCounters, Transport
 from ._files import csv_encoding, iter_organisations, iter_people
-from ._store import ExportStatus, JobRecord
+from ._store import JobRecord
 
-if TYPE_CHECKING:
-    from ..transport import Transport
-    from ._receiver import ExportReceiver
-
-__all__ = ["ExportJob", "ExportResult"]
+__all__ = ["ExportJob", "ExportResult", "JobState"]
 
 T = TypeVar("T")
 
@@ -75,37 +74,84 @@ async def _records(
             close()
 
 
-class ExportJob:
-    """One export in progress; ``await job`` gives its :class:`ExportResult`.
-
-    Returned by :meth:`CCRMClient.export_people` and
-    :meth:`CCRMClient.export_organisations`, or by :meth:`ExportReceiver.job`.
-    It fails with :class:`~ccrm_async.ExportTimeout` when no callback arrives
-    before its deadline (1800 s by default), :class:`~ccrm_async.ExportCancelled`
-    when cancelled or when its receiver closes first, and
-    :class:`~ccrm_async.DownloadError` when the file cannot be fetched.
-    """
+class JobState:
+    """One live job as its receiver keeps it: the stored record, the state
+    machine's value, the future its handle awaits, the transport it
+    downloads through and what the download reported. The receiver changes it
+    through :meth:`apply`; the handle only reads it."""
 
     def __init__(
         self,
-        receiver: ExportReceiver,
         record: JobRecord,
         *,
         transport: Transport | None,
         future: asyncio.Future[ExportResult],
     ) -> None:
-        self._receiver = receiver
-        self._record = record
-        self._transport = transport
-        self._future = future
+        self.record = record
+        self.lifecycle = Lifecycle(
+            deadline_at=record.deadline_at,
+            status=record.status,
+            file_id=record.file_id,
+            tries=record.tries,
+            finished_at=record.finished_at,
+        )
+        self.transport = transport
+        self.future = future
         future.add_done_callback(_retrieve)
-        self._progress: list[Callable[[int, int | None], None]] = []
+        self.counters = RequestCounters()
+        self.progress: list[Callable[[int, int | None], None]] = []
         self.bytes_received = 0
-        """Bytes of the file downloaded so far."""
         self.bytes_total: int | None = None
-        """The file's size when the server announced it."""
         self.received_at: float | None = None
-        """When the callback was accepted, on the receiver's monotonic clock."""
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
+
+    def apply(self, lifecycle: Lifecycle, **changes: object) -> JobRecord:
+        """Take the machine's next value; returns the record to store (with
+        *changes*, such as the result's path and digest)."""
+        self.lifecycle = lifecycle
+        self.record = attrs.evolve(
+            self.record,
+            status=lifecycle.status,
+            file_id=lifecycle.file_id,
+            tries=lifecycle.tries,
+            finished_at=lifecycle.finished_at,
+            **changes,  # type: ignore[arg-type]
+        )
+        return self.record
+
+    def detach(self) -> None:
+        """The handle's end without the job's (its receiver closed): shown
+        cancelled here, while the store keeps the job for a restart."""
+        self.record = attrs.evolve(self.record, status=ExportStatus.CANCELLED)
+
+    def report(self, received: int, total: int | None) -> None:
+        """Download progress: bytes on disk, and the file's size when known."""
+        self.bytes_received = received
+        self.bytes_total = total
+        for callback in self.progress:
+            callback(received, total)
+
+
+class ExportJob:
+    """One export in progress; ``await job`` gives its :class:`ExportResult`.
+
+    Returned by :meth:`CCRMClient.export_people` and
+    :meth:`CCRMClient.export_organisations`, or by :meth:`ExportReceiver.job`.
+    It fails with :class:`~ccrm_async.ExportTimeout` when no usable callback
+    arrives before its deadline (1800 s by default),
+    :class:`~ccrm_async.ExportCancelled` when cancelled or when its receiver
+    closes first, and :class:`~ccrm_async.DownloadError` when the file cannot
+    be fetched. A download refused as a forged or stale callback would explain
+    (403, 404, 410) does not end it: the job waits for another callback, at
+    most 5 downloads in all (see :data:`ccrm_async.exports.MAX_TRIES`).
+    """
+
+    def __init__(self, state: JobState, cancel: Callable[[JobState], bool]) -> None:
+        self._state = state
+        self._cancel = cancel
 
     def __repr__(self) -> str:
         return f"ExportJob(id={self.id!r}, kind={self.kind!r}, status={self.status.value!r})"
@@ -113,41 +159,68 @@ class ExportJob:
     @property
     def id(self) -> str:
         """The job's id (a uuid): give it to :meth:`ExportReceiver.job` after a restart."""
-        return self._record.job_id
+        return self._state.record.job_id
 
     @property
     def kind(self) -> str:
         """``"people"`` or ``"organisations"``."""
-        return self._record.kind
+        return self._state.record.kind
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The requested columns."""
-        return self._record.columns
+        return self._state.record.columns
 
     @property
     def status(self) -> ExportStatus:
         """Where the job stands now."""
-        return self._record.status
+        return self._state.record.status
 
     @property
     def deadline_at(self) -> float:
-        """When the job times out without a callback, in seconds since the epoch."""
-        return self._record.deadline_at
+        """When the job times out without a callback, in seconds since the epoch
+        (on the receiver's clock)."""
+        return self._state.record.deadline_at
+
+    @property
+    def tries(self) -> int:
+        """Downloads started for this job so far."""
+        return self._state.lifecycle.tries
+
+    @property
+    def counters(self) -> RequestCounters:
+        """The download's HTTP requests, retries and rate-limit pauses, as
+        counted by the transport."""
+        return self._state.counters
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes of the file downloaded so far."""
+        return self._state.bytes_received
+
+    @property
+    def bytes_total(self) -> int | None:
+        """The file's size when the server announced it."""
+        return self._state.bytes_total
+
+    @property
+    def received_at(self) -> float | None:
+        """When the callback was accepted, on the receiver's monotonic clock."""
+        return self._state.received_at
 
     def done(self) -> bool:
         """True once the job has a result or an error."""
-        return self._future.done()
+        return self._state.future.done()
 
     def cancel(self) -> bool:
         """Cancel the job: its token is revoked, a running download stopped and
         its ``.part`` file removed; waiters get :class:`~ccrm_async.ExportCancelled`.
         Returns False when the job was already finished."""
-        return self._receiver._cancel_job(self)
+        return self._cancel(self._state)
 
     def add_progress_callback(self, callback: Callable[[int, int | None], None]) -> None:
         """Call ``callback(bytes_received, bytes_total)`` as the file arrives."""
-        self._progress.append(callback)
+        self._state.progress.append(callback)
 
     async def wait(self, timeout: float | None = None) -> ExportResult:  # noqa: ASYNC109
         """The result, waiting at most *timeout* seconds (none by default).
@@ -157,20 +230,12 @@ class ExportJob:
         Cancelling the waiting task does not cancel the job.
         """
         if timeout is None:
-            return await asyncio.shield(self._future)
+            return await asyncio.shield(self._state.future)
         async with asyncio.timeout(timeout):
-            return await asyncio.shield(self._future)
+            return await asyncio.shield(self._state.future)
 
     def __await__(self) -> Generator[Any, None, ExportResult]:
         return self.wait().__await__()
-
-    # -- for the receiver --------------------------------------------------------
-
-    def _on_progress(self, received: int, total: int | None) -> None:
-        self.bytes_received = received
-        self.bytes_total = total
-        for callback in self._progress:
-            callback(received, total)
 
 
 def _retrieve(future: asyncio.Future[ExportResult]) -> None:

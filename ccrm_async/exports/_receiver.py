@@ -32,7 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 import orjson
@@ -54,17 +54,23 @@ from .._core.callback import (
     validate_download_url,
 )
 from .._core.export_files import ExportFormat
+from .._core.export_lifecycle import MAX_TRIES, ExportStatus, Lifecycle, Verdict
 from .._serving import ServedAsContext, serve
 from ..errors import DownloadError, ExportCancelled, ExportError, ExportTimeout
 from ..transport import Clock, Transport
-from ._download import DEFAULT_MAX_BYTES, download_export
-from ._job import ExportJob, ExportResult
-from ._store import ExportStatus, JobRecord, JobStore, MemoryJobStore, SQLiteJobStore
+from ._download import DEFAULT_MAX_BYTES, REFUSALS, download_export
+from ._job import ExportJob, ExportResult, JobState
+from ._store import JobRecord, JobStore, MemoryJobStore, SQLiteJobStore
 
-if TYPE_CHECKING:
-    from ..client import CCRMClient
+__all__ = ["ExportReceiver", "HasTransport"]
 
-__all__ = ["ExportReceiver"]
+
+class HasTransport(Protocol):
+    """What a job needs of a client: its transport (a :class:`CCRMClient` has one)."""
+
+    @property
+    def transport(self) -> Transport: ...
+
 
 log = logging.getLogger("ccrm_async.exports")
 
@@ -130,8 +136,12 @@ class ExportReceiver(ServedAsContext):
         self.shutdown_timeout = shutdown_timeout
         self.replay_window = replay_window
         self._clock = clock or Clock()
+        # Deadlines are stored in seconds since the epoch (they outlive the
+        # process) but measured on the injected clock: epoch = offset + now().
+        self._epoch = time.time() - self._clock.now()
         self._slots = asyncio.Semaphore(max_downloads)
-        self._jobs: dict[str, ExportJob] = {}
+        self._jobs: dict[str, JobState] = {}
+        self._handles: dict[str, ExportJob] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._downloads: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -201,9 +211,9 @@ class ExportReceiver(ServedAsContext):
         self._closing = True
         if self._site is not None:
             await self._site.stop()  # the listening socket is closed here
-        for job in list(self._jobs.values()):
-            if job.status is ExportStatus.PENDING:
-                self._finish(job, ExportCancelled("the export receiver closed"), persist=None)
+        for state in list(self._jobs.values()):
+            if state.lifecycle.status is ExportStatus.PENDING:
+                self._detach(state, "the export receiver closed")
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -233,44 +243,49 @@ class ExportReceiver(ServedAsContext):
 
     # -- jobs -------------------------------------------------------------------------
 
-    def job(self, job_id: str, *, client: CCRMClient | None = None) -> ExportJob:
+    @property
+    def pending_jobs(self) -> int:
+        """Jobs of this receiver that are not finished (waiting or downloading)."""
+        return len(self._jobs)
+
+    def now(self) -> float:
+        """The receiver's time in seconds since the epoch, on its clock."""
+        return self._epoch + self._clock.now()
+
+    def job(self, job_id: str, *, client: HasTransport | None = None) -> ExportJob:
         """The handle of job *job_id*: the live one, or, after a restart, one
         rebuilt from the store. A rebuilt job that is not finished needs the
-        *client* it downloads through (same API origin as the job's); it keeps
-        its original deadline and downloads at once if its callback already
-        arrived. Raises :class:`KeyError` for an unknown job."""
-        live = self._jobs.get(job_id)
+        *client* (anything with a ``transport``, such as a
+        :class:`~ccrm_async.CCRMClient`) it downloads through, on the job's API
+        origin; it keeps its original deadline and downloads at once if its
+        callback already arrived. Raises :class:`KeyError` for an unknown job."""
+        live = self._handles.get(job_id)
         if live is not None:
             return live
         record = self._store.get(job_id)
         if record is None:
             raise KeyError(job_id)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[ExportResult] = loop.create_future()
+        future: asyncio.Future[ExportResult] = asyncio.get_running_loop().create_future()
         if record.status.finished:
-            job = ExportJob(self, record, transport=None, future=future)
+            state = JobState(record, transport=None, future=future)
             _settle(future, record)
-            return job
+            return ExportJob(state, self._cancel)
         if client is None:
             raise ValueError(f"job {job_id} is not finished: pass client= to download it")
-        if str(origin_of(client.base_url)) != record.origin:
+        transport = client.transport
+        if str(origin_of(transport.base_url)) != record.origin:
             raise ValueError(f"job {job_id} was requested from another API origin")
         if self._closing:
             raise RuntimeError("the receiver is closed")
-        job = ExportJob(self, record, transport=client.transport, future=future)
-        self._jobs[job_id] = job
-        if record.status is ExportStatus.DOWNLOADING and record.file_id is not None:
-            job.received_at = self._clock.now()
-            self._start_download(job, record.file_id)
+        state = JobState(record, transport=transport, future=future)
+        job = self._adopt(state)
+        if state.lifecycle.status is ExportStatus.DOWNLOADING:
+            self._start_download(state)
         else:
-            remaining = record.deadline_at - time.time()
-            if remaining <= 0:
-                self._finish(job, _timeout(job), persist=ExportStatus.TIMED_OUT)
-            else:
-                self._start_timer(job, remaining)
+            self._wait_for_callback(state)
         return job
 
-    def _create_job(
+    def register(
         self,
         kind: str,
         columns: Sequence[str],
@@ -280,7 +295,10 @@ class ExportReceiver(ServedAsContext):
         path: str | os.PathLike[str] | None = None,
         progress: Callable[[int, int | None], None] | None = None,
     ) -> tuple[ExportJob, str]:
-        """A new pending job and the ``pushUrl`` to send (the only copy of its token)."""
+        """A new pending job downloading through *transport*, and the
+        ``pushUrl`` to send CCRM (the only copy of its token). *timeout* is the
+        job's deadline, in seconds from now. :func:`start_export` calls this;
+        if the export request then fails, it calls :meth:`forget`."""
         if not self._started or self._closing:
             raise RuntimeError("the export receiver is not running (use 'async with')")
         if not timeout > 0:
@@ -295,7 +313,7 @@ class ExportReceiver(ServedAsContext):
         else:
             self.directory  # noqa: B018 - create it now, not at download time
         token = new_token()
-        now = time.time()
+        now = self.now()
         record = JobRecord(
             job_id=new_job_id(),
             kind=kind,
@@ -308,100 +326,127 @@ class ExportReceiver(ServedAsContext):
         )
         self._store.put(record)
         future: asyncio.Future[ExportResult] = asyncio.get_running_loop().create_future()
-        job = ExportJob(self, record, transport=transport, future=future)
+        state = JobState(record, transport=transport, future=future)
         if progress is not None:
-            job.add_progress_callback(progress)
-        self._jobs[record.job_id] = job
-        self._start_timer(job, timeout)
+            state.progress.append(progress)
+        job = self._adopt(state)
+        self._wait_for_callback(state)
         log.debug("export job %s (%s) created", record.job_id, kind)
         return job, push_url(base, self.path, record.job_id, token)
 
-    def _discard(self, job: ExportJob) -> None:
+    def forget(self, job: ExportJob) -> None:
         """Forget a job whose export request failed: its token is dead at once."""
-        self._finish(job, ExportCancelled("the export request failed"), persist=None)
+        state = self._jobs.get(job.id)
+        if state is not None:
+            self._detach(state, "the export request failed")
         self._store.delete(job.id)
 
-    def _cancel_job(self, job: ExportJob) -> bool:
-        if job.done():
+    def _adopt(self, state: JobState) -> ExportJob:
+        job = ExportJob(state, self._cancel)
+        self._jobs[state.job_id] = state
+        self._handles[state.job_id] = job
+        return job
+
+    def _cancel(self, state: JobState) -> bool:
+        if state.future.done():
             return False
-        task = self._downloads.get(job.id)
-        self._finish(
-            job, ExportCancelled("the export job was cancelled"), persist=ExportStatus.CANCELLED
-        )
+        task = self._downloads.get(state.job_id)
+        lifecycle = state.lifecycle.cancel(self.now())
+        self._end(state, lifecycle, ExportCancelled("the export job was cancelled"))
         if task is not None:
             task.cancel()
         return True
 
-    def _update(self, job: ExportJob, **changes: object) -> JobRecord:
-        record = attrs.evolve(job._record, **changes)  # type: ignore[arg-type]
-        job._record = record
-        self._store.put(record)
-        return record
-
-    def _finish(
-        self,
-        job: ExportJob,
-        outcome: ExportResult | ExportError,
-        *,
-        persist: ExportStatus | None,
+    def _end(
+        self, state: JobState, lifecycle: Lifecycle, outcome: ExportResult | ExportError
     ) -> None:
-        """Settle *job* once. *persist* is the status to store; ``None`` leaves the
-        stored record as it is (the receiver closing: a restart may resume it)."""
-        if job._future.done():
+        """Store the job's final state and settle its future, once."""
+        if state.future.done():
             return
-        timer = self._timers.pop(job.id, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
-        self._jobs.pop(job.id, None)
-        if persist is not None:
-            changes: dict[str, object] = {"status": persist, "finished_at": time.time()}
-            if isinstance(outcome, ExportError):
-                changes["error"] = outcome.message
-            else:
-                changes.update(
-                    path=str(outcome.path),
-                    size=outcome.size,
-                    sha256=outcome.sha256,
-                    format=outcome.format.value,
-                )
-            self._update(job, **changes)
-        elif isinstance(outcome, ExportError):
-            job._record = attrs.evolve(job._record, status=ExportStatus.CANCELLED)
+        changes: dict[str, object]
         if isinstance(outcome, ExportError):
-            job._future.set_exception(outcome)
+            changes = {"error": outcome.message}
         else:
-            job._future.set_result(outcome)
+            changes = {
+                "path": str(outcome.path),
+                "size": outcome.size,
+                "sha256": outcome.sha256,
+                "format": outcome.format.value,
+            }
+        self._store.put(state.apply(lifecycle, **changes))
+        self._release(state)
+        if isinstance(outcome, ExportError):
+            state.future.set_exception(outcome)
+        else:
+            state.future.set_result(outcome)
+
+    def _detach(self, state: JobState, why: str) -> None:
+        """End the handle, not the job: the store keeps it as it is (for a
+        restart to resume)."""
+        if state.future.done():
+            return
+        state.detach()
+        self._release(state)
+        state.future.set_exception(ExportCancelled(why))
+
+    def _release(self, state: JobState) -> None:
+        self._stop_timer(state.job_id)
+        self._jobs.pop(state.job_id, None)
+        self._handles.pop(state.job_id, None)
 
     # -- timers and downloads --------------------------------------------------------------
 
-    def _start_timer(self, job: ExportJob, seconds: float) -> None:
-        task = asyncio.create_task(self._deadline(job, seconds), name=f"export-deadline-{job.id}")
-        self._timers[job.id] = task
+    def _wait_for_callback(self, state: JobState) -> None:
+        """Pending: time out at the deadline (at once if it has passed)."""
+        lifecycle = state.lifecycle.expire(self.now())
+        if lifecycle.status is ExportStatus.TIMED_OUT:
+            self._end(state, lifecycle, _timeout(state))
+            return
+        remaining = state.lifecycle.deadline_at - self.now()
+        task = asyncio.create_task(
+            self._deadline(state, remaining), name=f"export-deadline-{state.job_id}"
+        )
+        self._timers[state.job_id] = task
         self._track(task)
+
+    def _stop_timer(self, job_id: str) -> None:
+        timer = self._timers.pop(job_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
 
     def _track(self, task: asyncio.Task[None]) -> None:
         # Every task is awaited by close(), cancelled ones included.
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deadline(self, job: ExportJob, seconds: float) -> None:
+    async def _deadline(self, state: JobState, seconds: float) -> None:
         await self._clock.sleep(seconds)
-        if job.status is ExportStatus.PENDING and not job.done():
-            self._timers.pop(job.id, None)
-            log.info("export job %s: no callback before the deadline; token revoked", job.id)
-            self._finish(job, _timeout(job), persist=ExportStatus.TIMED_OUT)
+        if self._timers.get(state.job_id) is asyncio.current_task():
+            self._timers.pop(state.job_id)
+        lifecycle = state.lifecycle.expire(self.now())
+        if lifecycle.status is ExportStatus.TIMED_OUT and not state.future.done():
+            log.info("export job %s: no callback before the deadline; token revoked", state.job_id)
+            self._end(state, lifecycle, _timeout(state))
 
-    def _start_download(self, job: ExportJob, file_id: str) -> None:
-        task = asyncio.create_task(self._download(job, file_id), name=f"export-download-{job.id}")
-        self._downloads[job.id] = task
+    def _start_download(self, state: JobState) -> None:
+        self._stop_timer(state.job_id)
+        state.received_at = self._clock.now()
+        task = asyncio.create_task(self._download(state), name=f"export-download-{state.job_id}")
+        job_id = state.job_id
+        self._downloads[job_id] = task
         self._track(task)
         self.downloads_started += 1
-        task.add_done_callback(lambda _: self._downloads.pop(job.id, None))
+        task.add_done_callback(
+            lambda done: (
+                self._downloads.pop(job_id) if self._downloads.get(job_id) is done else None
+            )
+        )
 
-    async def _download(self, job: ExportJob, file_id: str) -> None:
-        record = job._record
-        transport = job._transport
-        assert transport is not None  # live jobs always have one
+    async def _download(self, state: JobState) -> None:
+        record = state.record
+        transport = state.transport
+        file_id = state.lifecycle.file_id
+        assert transport is not None and file_id is not None  # live jobs downloading
         target: Callable[[ExportFormat], Path]
         if record.path is not None:
             final = Path(record.path)
@@ -415,7 +460,7 @@ class ExportReceiver(ServedAsContext):
 
         try:
             async with self._slots:
-                log.info("export job %s: downloading", job.id)
+                log.info("export job %s: downloading (try %d)", state.job_id, state.lifecycle.tries)
                 done = await download_export(
                     transport,
                     origin_of(record.origin),
@@ -423,21 +468,25 @@ class ExportReceiver(ServedAsContext):
                     part=part,
                     target=target,
                     max_bytes=self.max_bytes,
-                    progress=job._on_progress,
+                    progress=state.report,
+                    counters=state.counters,
                 )
         except asyncio.CancelledError:
             # Cancelled by close() (the store keeps it for a restart) or by cancel().
-            self._finish(job, ExportCancelled("the export receiver closed"), persist=None)
+            self._detach(state, "the export receiver closed")
             raise
         except DownloadError as exc:
-            log.warning("export job %s: download failed: %s", job.id, exc.message)
-            self._finish(job, exc, persist=ExportStatus.FAILED)
+            if exc.reason == "refused" and exc.status in REFUSALS:
+                self._refused(state, exc)
+            else:
+                log.warning("export job %s: download failed: %s", state.job_id, exc.message)
+                self._end(state, state.lifecycle.failed(self.now()), exc)
         except Exception as exc:  # a bug must still settle the job
-            log.exception("export job %s: download failed", job.id)
+            log.exception("export job %s: download failed", state.job_id)
             error = DownloadError(f"the download failed ({type(exc).__name__})")
-            self._finish(job, error, persist=ExportStatus.FAILED)
+            self._end(state, state.lifecycle.failed(self.now()), error)
         else:
-            log.info("export job %s: %d bytes saved", job.id, done.size)
+            log.info("export job %s: %d bytes saved", state.job_id, done.size)
             result = ExportResult(
                 job_id=record.job_id,
                 kind=record.kind,
@@ -447,7 +496,38 @@ class ExportReceiver(ServedAsContext):
                 format=done.format,
                 columns=record.columns,
             )
-            self._finish(job, result, persist=ExportStatus.SUCCEEDED)
+            self._end(state, state.lifecycle.downloaded(self.now()), result)
+
+    def _refused(self, state: JobState, error: DownloadError) -> None:
+        """A download refused as a forged or stale callback would explain."""
+        lifecycle = state.lifecycle.refused(self.now(), error.message)
+        status = lifecycle.status
+        log.warning(
+            "export job %s: download refused (HTTP %s); %s",
+            state.job_id,
+            error.status,
+            {
+                ExportStatus.DOWNLOADING: "trying the next callback",
+                ExportStatus.PENDING: "waiting for another callback",
+                ExportStatus.TIMED_OUT: "the deadline has passed",
+                ExportStatus.FAILED: f"no try left ({MAX_TRIES})",
+            }[status],
+        )
+        if status is ExportStatus.FAILED:
+            final = DownloadError(
+                f"{error.message} (after {lifecycle.tries} tries, the most a job makes)",
+                status=error.status,
+                reason=error.reason,
+            )
+            self._end(state, lifecycle, final)
+        elif status is ExportStatus.TIMED_OUT:
+            self._end(state, lifecycle, _timeout(state, lifecycle.refusal))
+        else:
+            self._store.put(state.apply(lifecycle))
+            if status is ExportStatus.DOWNLOADING:
+                self._start_download(state)
+            else:
+                self._wait_for_callback(state)
 
     # -- the callback ---------------------------------------------------------------------
 
@@ -473,60 +553,64 @@ class ExportReceiver(ServedAsContext):
         record = self._record(job_id)
         if not token_matches(token, record.token_digest if record is not None else None):
             raise web.HTTPNotFound()
-        assert record is not None
-        if not self._may_call_back(record):
+        if not self._lifecycle(job_id).open(self.now(), replay_window=self.replay_window):
             raise web.HTTPNotFound()
         body = await _read_body(request)
         record = self._record(job_id)  # it may have changed while the body arrived
-        if record is None or not self._may_call_back(record):
+        if record is None:
+            raise web.HTTPNotFound()
+        lifecycle = self._lifecycle(job_id)
+        now = self.now()
+        if not lifecycle.open(now, replay_window=self.replay_window):
             raise web.HTTPNotFound()
         try:
             file_id = validate_download_url(parse_callback_body(body), origin_of(record.origin))
         except CallbackRejected as rejected:
-            if record.status is ExportStatus.SUCCEEDED:
+            if lifecycle.status is ExportStatus.SUCCEEDED:
                 raise web.HTTPNotFound() from None  # a used token
             log.info("export job %s: callback rejected: %s", job_id, rejected.reason)
             return _answer(rejected.status, rejected.reason)
-        if record.file_id is None:
-            self._accept(job_id, record, file_id)
-            return _answer(200, "OK")
-        if record.file_id == file_id:
+        after, verdict = lifecycle.callback(file_id, now, replay_window=self.replay_window)
+        if verdict is Verdict.GONE:
+            raise web.HTTPNotFound()
+        if verdict is Verdict.CONFLICT:
+            log.info("export job %s: callback with another file id refused", job_id)
+            return _answer(409, "this job has no download try left for another file")
+        if verdict is Verdict.REPEAT:
             log.debug("export job %s: repeated callback ignored", job_id)
             return _answer(200, "OK")
-        if record.status is ExportStatus.SUCCEEDED:
-            raise web.HTTPNotFound()
-        log.info("export job %s: callback with another file id refused", job_id)
-        return _answer(409, "this job already has a file")
+        self._accept(job_id, record, after, verdict)
+        return _answer(200, "OK")
 
     def _record(self, job_id: str) -> JobRecord | None:
         live = self._jobs.get(job_id)
         # A finished job is in the store only: its record answers replays.
-        return live._record if live is not None else self._store.get(job_id)
+        return live.record if live is not None else self._store.get(job_id)
 
-    def _may_call_back(self, record: JobRecord) -> bool:
-        now = time.time()
-        if record.status is ExportStatus.PENDING:
-            return record.deadline_at > now
-        if record.status is ExportStatus.DOWNLOADING:
-            return True
-        if record.status is ExportStatus.SUCCEEDED:
-            return record.finished_at is not None and now - record.finished_at <= self.replay_window
-        return False
+    def _lifecycle(self, job_id: str) -> Lifecycle:
+        live = self._jobs.get(job_id)
+        if live is not None:
+            return live.lifecycle
+        record = self._store.get(job_id)
+        assert record is not None  # the caller found it
+        return _lifecycle_of(record)
 
-    def _accept(self, job_id: str, record: JobRecord, file_id: str) -> None:
-        job = self._jobs.get(job_id)
-        log.info("export job %s: callback accepted", job_id)
-        if job is None or job.done():
+    def _accept(self, job_id: str, record: JobRecord, after: Lifecycle, verdict: Verdict) -> None:
+        state = self._jobs.get(job_id)
+        log.info("export job %s: callback accepted (%s)", job_id, verdict.value)
+        if state is None or state.future.done():
             # Known only to the store (a restart, or the receiver closing):
             # remember the file; the job downloads when it is resumed.
-            self._store.put(attrs.evolve(record, status=ExportStatus.DOWNLOADING, file_id=file_id))
+            if verdict is Verdict.START:
+                self._store.put(
+                    attrs.evolve(
+                        record, status=after.status, file_id=after.file_id, tries=after.tries
+                    )
+                )
             return
-        timer = self._timers.pop(job_id, None)
-        if timer is not None:
-            timer.cancel()
-        self._update(job, status=ExportStatus.DOWNLOADING, file_id=file_id)
-        job.received_at = self._clock.now()
-        self._start_download(job, file_id)
+        self._store.put(state.apply(after))
+        if verdict is Verdict.START:
+            self._start_download(state)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -563,8 +647,23 @@ def _answer(status: int, message: str) -> web.Response:
     return response
 
 
-def _timeout(job: ExportJob) -> ExportTimeout:
-    return ExportTimeout(f"no export callback for job {job.id} before its deadline")
+def _timeout(state: JobState, refusal: str | None = None) -> ExportTimeout:
+    message = f"no usable export callback for job {state.job_id} before its deadline"
+    if refusal is None:
+        refusal = state.lifecycle.refusal
+    if refusal is not None:
+        message += f" (the last download was refused: {refusal})"
+    return ExportTimeout(message)
+
+
+def _lifecycle_of(record: JobRecord) -> Lifecycle:
+    return Lifecycle(
+        deadline_at=record.deadline_at,
+        status=record.status,
+        file_id=record.file_id,
+        tries=record.tries,
+        finished_at=record.finished_at,
+    )
 
 
 def _settle(future: asyncio.Future[ExportResult], record: JobRecord) -> None:

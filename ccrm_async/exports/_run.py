@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .._core.export_columns import ExportKind, validate_columns
 from .._core.responses import parse_envelope
+from ..transport import Clock, Transport
 from ._download import DEFAULT_MAX_BYTES
 from ._job import ExportJob, ExportResult
-from ._receiver import ExportReceiver
-
-if TYPE_CHECKING:
-    from ..client import CCRMClient
+from ._receiver import ExportReceiver, HasTransport
 
 __all__ = ["EXPORT_PATHS", "run_export", "start_export"]
 
@@ -30,7 +27,7 @@ def _acknowledged(body: bytes) -> None:
 
 
 async def start_export(
-    client: CCRMClient,
+    transport: Transport,
     kind: ExportKind,
     columns: Iterable[str],
     *,
@@ -39,18 +36,20 @@ async def start_export(
     path: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> ExportJob:
-    """Check *columns*, register a job with *receiver* and ask CCRM for the file.
+    """Check *columns*, register a job with *receiver* and ask CCRM for the
+    file through *transport* (a client's ``transport``: the file is later
+    downloaded through it too, from the same egress IP).
 
     Returns once CCRM has accepted the request; the job completes when its
     callback arrives and the file is downloaded. If the request fails, the job
     is forgotten (its token is dead) and the error is raised.
     """
     checked = validate_columns(kind, columns)
-    job, push = receiver._create_job(
-        kind, checked, client.transport, timeout=timeout, path=path, progress=progress
+    job, push = receiver.register(
+        kind, checked, transport, timeout=timeout, path=path, progress=progress
     )
     try:
-        await client.transport.request(
+        await transport.request(
             "POST",
             EXPORT_PATHS[kind],
             _acknowledged,
@@ -58,7 +57,7 @@ async def start_export(
             idempotent=False,  # each request makes the server build a file
         )
     except BaseException:
-        receiver._discard(job)
+        receiver.forget(job)
         raise
     return job
 
@@ -68,7 +67,7 @@ def _absolute(path: str | os.PathLike[str]) -> Path:
 
 
 async def run_export(
-    client: CCRMClient,
+    client: HasTransport,
     kind: ExportKind,
     columns: Iterable[str],
     *,
@@ -79,6 +78,8 @@ async def run_export(
     max_bytes: int = DEFAULT_MAX_BYTES,
     shutdown_timeout: float = 10.0,
     progress: Callable[[int, int | None], None] | None = None,
+    on_job: Callable[[ExportJob], object] | None = None,
+    clock: Clock | None = None,
 ) -> ExportResult:
     """One export end to end, as ``ccrm-async export`` runs it.
 
@@ -89,7 +90,9 @@ async def run_export(
     ``(bytes_received, bytes_total)`` as the file arrives. Cancelling the
     calling task (on SIGTERM, say) closes the receiver gracefully: a running
     download gets *shutdown_timeout* seconds (10) before it is cancelled and
-    its ``.part`` file removed.
+    its ``.part`` file removed. *on_job* is called with the job once CCRM
+    has accepted the request (the command line reports its waiting from
+    there); *clock* is the receiver's (tests pass a fake one).
     """
     destination = _absolute(path)
     destination.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -99,9 +102,10 @@ async def run_export(
         directory=destination.parent,
         max_bytes=max_bytes,
         shutdown_timeout=shutdown_timeout,
+        clock=clock,
     ) as receiver:
         job = await start_export(
-            client,
+            client.transport,
             kind,
             columns,
             receiver=receiver,
@@ -109,4 +113,6 @@ async def run_export(
             path=destination,
             progress=progress,
         )
+        if on_job is not None:
+            on_job(job)
         return await job

@@ -11,29 +11,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 import attrs
 import orjson
 
+from .._core.export_lifecycle import ExportStatus
+
 __all__ = ["ExportStatus", "JobRecord", "JobStore", "MemoryJobStore", "SQLiteJobStore"]
-
-
-class ExportStatus(StrEnum):
-    """Where an export job stands."""
-
-    PENDING = "pending"  # waiting for the callback
-    DOWNLOADING = "downloading"  # callback accepted, file being fetched
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # the download failed
-    TIMED_OUT = "timed_out"  # no callback before the deadline
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self not in (ExportStatus.PENDING, ExportStatus.DOWNLOADING)
 
 
 @attrs.frozen
@@ -41,6 +27,8 @@ class JobRecord:
     """One export job as stored. Times are seconds since the epoch.
 
     ``origin`` is the trusted API origin the download must come from;
+    ``tries`` the downloads started for it (see
+    :data:`~ccrm_async._core.export_lifecycle.MAX_TRIES`);
     ``path`` the file the export is (or will be) saved as, ``None`` to name
     it after the job in the receiver's directory.
     """
@@ -60,6 +48,7 @@ class JobRecord:
     format: str | None = None
     error: str | None = None
     finished_at: float | None = None
+    tries: int = 0
 
 
 class JobStore(Protocol):
@@ -121,9 +110,13 @@ CREATE TABLE IF NOT EXISTS export_jobs (
     sha256 TEXT,
     format TEXT,
     error TEXT,
-    finished_at REAL
+    finished_at REAL,
+    tries INTEGER NOT NULL DEFAULT 0
 )
 """
+
+# Columns added after the first release, for stores written by an older version.
+_ADDED = {"tries": "INTEGER NOT NULL DEFAULT 0"}
 
 
 class SQLiteJobStore:
@@ -143,6 +136,10 @@ class SQLiteJobStore:
             self.path, isolation_level=None, check_same_thread=False
         )
         self._db.execute(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(export_jobs)")}
+        for name, kind in _ADDED.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE export_jobs ADD COLUMN {name} {kind}")
 
     def __repr__(self) -> str:
         return f"SQLiteJobStore({str(self.path)!r})"
