@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ccrm_async.exports import read_organisations, read_people
-from ccrm_async.testing import ContactFactory
-from ccrm_async.testing._exports import ExportFaults, render_export
+from ccrm_async.testing import ContactFactory, render_export
 from ccrm_async.thulium import (
     ORGANISATION_REFRESH_COLUMNS,
     PEOPLE_REFRESH_COLUMNS,
@@ -125,7 +124,6 @@ def load_main(args: argparse.Namespace) -> None:
 
 def write_exports(directory: Path, people: int, organisations: int) -> tuple[Path, Path]:
     factory = ContactFactory(seed=11)
-    faults = ExportFaults()
     files = []
     for kind, count, columns in (
         ("people", people, [*PEOPLE_REFRESH_COLUMNS, *CUSTOM]),
@@ -133,7 +131,7 @@ def write_exports(directory: Path, people: int, organisations: int) -> tuple[Pat
     ):
         records = factory.people(count) if kind == "people" else factory.organisations(count)
         path = directory / f"export-{kind}.csv"
-        path.write_bytes(render_export(kind, columns, faults, records).data())
+        path.write_bytes(render_export(columns, records).data())
         files.append(path)
     return files[0], files[1]
 

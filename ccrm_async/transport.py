@@ -61,6 +61,11 @@ class Clock:
     def now(self) -> float:
         return time.monotonic()
 
+    def time(self) -> float:
+        """Seconds since the epoch, for times that outlive the process (an
+        export job's stored deadline)."""
+        return time.time()
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 

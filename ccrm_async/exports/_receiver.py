@@ -29,7 +29,6 @@ import logging
 import os
 import stat
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -136,9 +135,6 @@ class ExportReceiver(ServedAsContext):
         self.shutdown_timeout = shutdown_timeout
         self.replay_window = replay_window
         self._clock = clock or Clock()
-        # Deadlines are stored in seconds since the epoch (they outlive the
-        # process) but measured on the injected clock: epoch = offset + now().
-        self._epoch = time.time() - self._clock.now()
         self._slots = asyncio.Semaphore(max_downloads)
         self._jobs: dict[str, JobState] = {}
         self._handles: dict[str, ExportJob] = {}
@@ -249,8 +245,9 @@ class ExportReceiver(ServedAsContext):
         return len(self._jobs)
 
     def now(self) -> float:
-        """The receiver's time in seconds since the epoch, on its clock."""
-        return self._epoch + self._clock.now()
+        """The receiver's time in seconds since the epoch (its clock's
+        :meth:`~ccrm_async.transport.Clock.time`): deadlines are stored in it."""
+        return self._clock.time()
 
     def job(self, job_id: str, *, client: HasTransport | None = None) -> ExportJob:
         """The handle of job *job_id*: the live one, or, after a restart, one

@@ -8,9 +8,11 @@ See :class:`CCRMEmulator` and :class:`Faults`.
 """
 
 from ._ccrm import FAULT_NAMES, RATE_LIMIT_BODY, CCRMEmulator, Faults, LoggedRequest
+from ._contacts import ContactFactory
 from ._custom_fields import SEED_CUSTOM_FIELDS, CustomFieldStore
 from ._data import CallDataset, draft_js
-from ._exports import ContactFactory, EmulatedExport, ExportArea, ExportFaults
+from ._export_files import ExportFile, render_export
+from ._exports import EmulatedExport, ExportArea, ExportFaults
 from ._intum import INTUM_FAULT_NAMES, INTUM_ROUTES, IntumEmulator, IntumFaults, IntumRequest
 from ._php import RECORD_HABITS, PhpHabits, php_spelling, unreadable
 
@@ -28,6 +30,7 @@ __all__ = [
     "EmulatedExport",
     "ExportArea",
     "ExportFaults",
+    "ExportFile",
     "Faults",
     "IntumEmulator",
     "IntumFaults",
@@ -36,5 +39,6 @@ __all__ = [
     "PhpHabits",
     "draft_js",
     "php_spelling",
+    "render_export",
     "unreadable",
 ]

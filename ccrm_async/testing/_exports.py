@@ -1,5 +1,6 @@
-"""The export area of the fake CCRM: export requests, the ``pushUrl`` callback,
-downloads served only to the requesting IP.
+"""The export routes of the fake CCRM: export requests, the ``pushUrl`` callback,
+downloads served only to the requesting IP. (The contacts come from
+:mod:`._contacts`, the files from :mod:`._export_files`.)
 
 ``POST /publicApi/people/export`` (or ``organisations``) with ``{"columns": [...],
 "pushUrl": "..."}`` is answered ``{"success": true, "data": "OK"}``; the file is
@@ -16,13 +17,8 @@ formats, and a large-file mode for benchmarks.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import math
-import random
 import time
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -33,6 +29,8 @@ from yarl import URL
 
 from .._core.export_columns import allowed_columns, is_custom_field
 from .._core.ranges import parse_range_request
+from ._contacts import ContactFactory
+from ._export_files import ExportFile, render_export
 
 if TYPE_CHECKING:
     from ._ccrm import CCRMEmulator
@@ -42,19 +40,6 @@ __all__ = ["ContactFactory", "EmulatedExport", "ExportArea", "ExportFaults"]
 DOWNLOAD_PREFIX = "/api/storage/download/"
 EXPORT_OK = {"success": True, "data": "OK", "otherData": {}, "message": "OK"}
 _CHUNK = 1 << 18
-_MAX_LINKS = 3  # at most 3 addresses, and as many linked contacts in a flat file
-_PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
-_ADDRESS_FIELDS = (
-    "name",
-    "street",
-    "city",
-    "postcode",
-    "building_no",
-    "local_no",
-    "voivodeship",
-    "country",
-    "district",
-)
 
 
 @attrs.define
@@ -120,47 +105,6 @@ class ExportFaults:
     size: int | None = None
 
 
-@attrs.frozen
-class _FileBody:
-    """A file as ``head`` then ``block`` repeated ``repeat`` times (large files
-    are never held whole)."""
-
-    head: bytes
-    block: bytes = b""
-    repeat: int = 0
-    content_type: str = "text/csv"
-    extension: str = "csv"
-
-    @property
-    def size(self) -> int:
-        return len(self.head) + len(self.block) * self.repeat
-
-    def chunks(self) -> Iterator[bytes]:
-        for start in range(0, len(self.head), _CHUNK):
-            yield self.head[start : start + _CHUNK]
-        if self.repeat and self.block:
-            per = max(1, _CHUNK // len(self.block))
-            full, rest = divmod(self.repeat, per)
-            group = self.block * per
-            for _ in range(full):
-                yield group
-            if rest:
-                yield self.block * rest
-
-    def data(self) -> bytes:
-        return b"".join(self.chunks())
-
-    def chunks_from(self, offset: int) -> Iterator[bytes]:
-        """The bytes from *offset* on, in chunks."""
-        skip = offset
-        for chunk in self.chunks():
-            if skip >= len(chunk):
-                skip -= len(chunk)
-                continue
-            yield chunk[skip:]
-            skip = 0
-
-
 @attrs.define
 class EmulatedExport:
     """One export request as the emulator saw it. ``callbacks`` holds the HTTP
@@ -174,7 +118,7 @@ class EmulatedExport:
     remote: str | None
     requested_at: float
     origin: str = ""
-    body: _FileBody | None = None
+    body: ExportFile | None = None
     ready_at: float | None = None
     callbacks: list[int | None] = attrs.field(factory=list)
     downloads: list[tuple[str | None, int]] = attrs.field(factory=list)
@@ -182,212 +126,6 @@ class EmulatedExport:
     @property
     def download_url_path(self) -> str:
         return f"{DOWNLOAD_PREFIX}{self.id}"
-
-
-class ContactFactory:
-    """Synthetic people and organisations in the export's wire form, the same
-    for the same seed. Names are from a short made-up list, numbers in the
-    +48 500.. range, e-mails at example.com; PESELs are 11 digits that fail
-    the checksum on purpose."""
-
-    _FIRST = ("Adam", "Ewa", "Piotr", "Zofia", "Marek", "Hanna", "Tomasz", "Alicja")
-    _LAST = ("Testowy", "Przykładowa", "Próbny", "Wzorcowa", "Fikcyjny", "Zmyślona")
-    _ORGS = ("Demo", "Przykład", "Test-Bud", "Wzór", "Fikcja")
-    _CITIES = ("Łódź", "Kraków", "Gdańsk", "Poznań", "Wrocław")
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-
-    def _rng(self, kind: str) -> random.Random:
-        return random.Random(f"{self.seed}:{kind}")
-
-    @staticmethod
-    def _uuid(rng: random.Random) -> str:
-        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-    def _contacts(self, rng: random.Random, record: dict[str, Any], i: int) -> None:
-        for n in range(1, 4):
-            if n == 1 or rng.random() < 0.4:
-                prefix, middle = rng.randint(500, 799), rng.randint(100, 999)
-                record[f"phone{n}"] = f"+48 {prefix} {middle} {i % 1000:03d}"
-                record[f"phone{n}Name"] = ("komórka", "praca", "dom")[n - 1]
-            if n == 1 or rng.random() < 0.3:
-                record[f"email{n}"] = f"kontakt{i}.{n}@example.com"
-                record[f"email{n}Name"] = ("główny", "praca", "prywatny")[n - 1]
-
-    def _addresses(self, rng: random.Random) -> list[dict[str, Any]]:
-        result = []
-        for n in range(rng.randint(0, _MAX_LINKS)):
-            result.append(
-                {
-                    "name": ("siedziba", "korespondencyjny", "inny")[n],
-                    "street": f"ul. Przykładowa {rng.randint(1, 99)}",
-                    "city": rng.choice(self._CITIES),
-                    "postcode": f"{rng.randint(10, 99)}-{rng.randint(100, 999)}",
-                    "building_no": str(rng.randint(1, 120)),
-                    "local_no": str(rng.randint(1, 40)) if rng.random() < 0.5 else None,
-                    "voivodeship": "łódzkie",
-                    "country": "Polska",
-                    "district": None,
-                }
-            )
-        return result
-
-    def _supervisors(self, rng: random.Random) -> list[dict[str, Any]]:
-        return [
-            {"user": self._uuid(rng), "role": "manager" if n == 0 else "watcher"}
-            for n in range(rng.randint(0, 2))
-        ]
-
-    def organisations(self, count: int) -> list[dict[str, Any]]:
-        rng = self._rng("organisations")
-        result = []
-        for i in range(count):
-            record: dict[str, Any] = {
-                "uuid": self._uuid(rng),
-                "name": f"{rng.choice(self._ORGS)} {i} sp. z o.o.",
-                "description": "Organizacja testowa" if rng.random() < 0.5 else None,
-                "nip": f"{rng.randint(100, 999)}{rng.randint(1000000, 9999999)}",
-                "regon": f"{rng.randint(100000000, 999999999)}",
-                "registry": rng.choice(("KRS", "CEIDG", "REGON")),
-                "addresses": self._addresses(rng),
-                "people": [self._uuid(rng) for _ in range(rng.randint(0, 2))],
-                "supervisors": self._supervisors(rng),
-            }
-            self._contacts(rng, record, i)
-            result.append(record)
-        return result
-
-    def people(self, count: int) -> list[dict[str, Any]]:
-        rng = self._rng("people")
-        orgs = [o["uuid"] for o in self.organisations(5)]
-        result = []
-        for i in range(count):
-            digits = f"{rng.randint(0, 9999999999):010d}"
-            weighted = sum(int(d) * w for d, w in zip(digits, _PESEL_WEIGHTS, strict=True))
-            wrong_check = ((10 - weighted % 10) % 10 + 1) % 10  # never a valid PESEL
-            record: dict[str, Any] = {
-                "uuid": self._uuid(rng),
-                "firstName": rng.choice(self._FIRST),
-                "middleName": rng.choice(self._FIRST) if rng.random() < 0.2 else None,
-                "lastName": rng.choice(self._LAST),
-                "pesel": f"{digits}{wrong_check}",
-                "description": 'Kontakt testowy; "cytat", przecinek' if i % 7 == 0 else None,
-                "idDocType": "dowód osobisty" if rng.random() < 0.5 else None,
-                "idDocNumber": f"ABC{rng.randint(100000, 999999)}" if rng.random() < 0.5 else None,
-                "idDocIssuer": None,
-                "addresses": self._addresses(rng),
-                "organisations": rng.sample(orgs, rng.randint(0, 2)),
-                "supervisors": self._supervisors(rng),
-            }
-            self._contacts(rng, record, i)
-            result.append(record)
-        return result
-
-
-def _custom_value(record: dict[str, Any], field_uuid: str) -> str | None:
-    digest = sum(ord(c) for c in record["uuid"] + field_uuid)
-    return None if digest % 5 == 0 else f"wartość {digest % 97}"
-
-
-def _flat_header(columns: list[str], records: list[dict[str, Any]]) -> list[str]:
-    header: list[str] = []
-    for column in columns:
-        if column == "addresses":
-            header += [f"addresses.{i}.{f}" for i in range(_MAX_LINKS) for f in _ADDRESS_FIELDS]
-        elif column in ("organisations", "people"):
-            header += [f"{column}.{i}" for i in range(_MAX_LINKS)]
-        elif column == "supervisors":
-            count = max((len(r.get("supervisors", [])) for r in records), default=0)
-            header += [
-                f"supervisors.{i}.{field}"
-                for i in range(max(count, 1))
-                for field in ("user", "role")
-            ]
-        else:
-            header.append(column)
-    return header
-
-
-def _flat_cell(record: dict[str, Any], header: str) -> Any:
-    if is_custom_field(header):
-        return _custom_value(record, header.partition(".")[2])
-    parts = header.split(".")
-    if len(parts) == 1:
-        return record.get(header)
-    items = record.get(parts[0]) or []
-    index = int(parts[1])
-    if index >= len(items):
-        return None
-    item = items[index]
-    return item.get(parts[2]) if len(parts) == 3 else item
-
-
-def _json_cell(record: dict[str, Any], column: str) -> Any:
-    if is_custom_field(column):
-        return _custom_value(record, column.partition(".")[2])
-    value = record.get(column)
-    if isinstance(value, list):
-        return orjson.dumps(value).decode() if value else None
-    return value
-
-
-def _csv_bytes(rows: list[list[Any]], delimiter: str, encoding: str) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerows([["" if c is None else c for c in row] for row in rows])
-    return buffer.getvalue().encode("utf-8" if encoding == "utf-8-sig" else encoding, "replace")
-
-
-def render_export(
-    kind: str, columns: list[str], faults: ExportFaults, records: list[dict[str, Any]]
-) -> _FileBody:
-    """The file an export of *columns* of *records* gives under *faults*."""
-    if faults.format == "json":
-        items = []
-        for record in records:
-            item: dict[str, Any] = {}
-            for column in columns:
-                if is_custom_field(column):
-                    field = column.partition(".")[2]
-                    item.setdefault("customFields", {})[field] = _custom_value(record, field)
-                else:
-                    item[column] = record.get(column)
-            items.append(item)
-        return _FileBody(orjson.dumps(items), content_type="application/json", extension="json")
-    if faults.nested == "json":
-        header = list(columns)
-        rows = [[_json_cell(r, c) for c in columns] for r in records]
-    else:
-        header = _flat_header(columns, records)
-        rows = [[_flat_cell(r, h) for h in header] for r in records]
-    if faults.format == "xlsx":
-        return _xlsx(header, rows)
-    delimiter = "," if faults.format == "csv_comma" else ";"
-    bom = b"\xef\xbb\xbf" if faults.encoding == "utf-8-sig" else b""
-    head = bom + _csv_bytes([header], delimiter, faults.encoding)
-    block = _csv_bytes(rows, delimiter, faults.encoding)
-    if faults.size is not None and block:
-        repeat = max(1, math.ceil((faults.size - len(head)) / len(block)))
-        return _FileBody(head, block, repeat)
-    return _FileBody(head + block)
-
-
-def _xlsx(header: list[str], rows: list[list[Any]]) -> _FileBody:
-    import openpyxl  # type: ignore[import-untyped]  # the optional extra "xlsx"
-
-    workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet("export")
-    sheet.append(header)
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return _FileBody(
-        buffer.getvalue(),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        extension="xlsx",
-    )
 
 
 class ExportArea:
@@ -466,7 +204,7 @@ class ExportArea:
             return _json({"success": False, "message": "pushUrl is required"}, 400)
         if self.faults.format == "xlsx":
             try:
-                import openpyxl  # noqa: F401
+                import openpyxl  # type: ignore[import-untyped]  # noqa: F401
             except ImportError:
                 return _json({"success": False, "message": "xlsx needs openpyxl"}, 400)
         export = EmulatedExport(
@@ -486,7 +224,14 @@ class ExportArea:
         return _json(EXPORT_OK, 200)
 
     async def _produce(self, export: EmulatedExport, faults: ExportFaults) -> None:
-        export.body = render_export(export.kind, export.columns, faults, self.records(export.kind))
+        export.body = render_export(
+            export.columns,
+            self.records(export.kind),
+            format=faults.format,
+            encoding=faults.encoding,
+            nested=faults.nested,
+            size=faults.size,
+        )
         if faults.callback_delay:
             await asyncio.sleep(faults.callback_delay)
         export.ready_at = time.monotonic()
@@ -505,6 +250,15 @@ class ExportArea:
         await asyncio.gather(*(self._deliver(export, body) for _ in range(at_once)))
         for _ in range(faults.deliveries - at_once):
             await self._deliver(export, body)
+
+    async def deliver(self, export: EmulatedExport, *, file_id: str | None = None) -> int | None:
+        """POST *export*'s callback once more, now (with ``missing`` on, the
+        first time), naming its own file or *file_id*; returns the status the
+        receiver answered (``None``: no connection)."""
+        base = str(URL(export.origin or self._emulator.url)).rstrip("/")
+        url = f"{base}{DOWNLOAD_PREFIX}{file_id or export.id}"
+        await self._deliver(export, orjson.dumps({"url": url}))
+        return export.callbacks[-1]
 
     async def _deliver(self, export: EmulatedExport, body: bytes) -> None:
         if self._session is None:
@@ -598,7 +352,7 @@ class ExportArea:
         return None
 
 
-def _file_name(export: EmulatedExport, body: _FileBody) -> str:
+def _file_name(export: EmulatedExport, body: ExportFile) -> str:
     # As the vendor's UI names its exports: exportPerson-<date>.csv
     noun = "Person" if export.kind == "people" else "Organisation"
     return f"export{noun}-2024-01-01.{body.extension}"
