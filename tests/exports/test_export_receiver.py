@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ccrm_async import CCRMClient, ExportCancelled
-from ccrm_async.exports import ExportReceiver, ExportStatus
+from ccrm_async.exports import MAX_TRIES, ExportReceiver, ExportStatus
 from ccrm_async.testing import CCRMEmulator
 
 # The fixtures imported above, used by name: listed so they count as used.
@@ -164,8 +163,12 @@ async def test_a_mounted_receiver_answers_like_the_host_app(
 async def test_a_hundred_callbacks_are_acknowledged_at_once(
     emu: CCRMEmulator, crm: CCRMClient, export_dir: Path, http: aiohttp.ClientSession
 ) -> None:
+    # Every download stalls after its first chunk, and only 4 may run: if an
+    # acknowledgement waited on its download (or on a download slot), the
+    # callbacks past the fourth could never be answered. (Latency figures:
+    # benchmarks/export.py.)
     emu.exports.faults.missing = True
-    emu.exports.faults.download_hang = True  # every download stalls after its first chunk
+    emu.exports.faults.download_hang = True
     emu.exports.faults.people = 2000
     rx = ExportReceiver(directory=export_dir, shutdown_timeout=0.2)
     async with rx:
@@ -173,24 +176,19 @@ async def test_a_hundred_callbacks_are_acknowledged_at_once(
             *(crm.export_people(["firstName"], receiver=rx) for _ in range(100))
         )
         await eventually(lambda: sum(1 for e in emu.exports.exports.values() if e.ready_at) == 100)
-
-        async def deliver(export: Any) -> float:
-            started = time.perf_counter()
-            status, _, _ = await post(
-                http, rx.url + path_of(export.push_url), _good_body(emu, export)
+        statuses = await asyncio.gather(
+            *(
+                post(http, rx.url + path_of(e.push_url), _good_body(emu, e))
+                for e in emu.exports.exports.values()
             )
-            assert status == 200
-            return time.perf_counter() - started
-
-        latencies = sorted(
-            await asyncio.gather(*(deliver(e) for e in emu.exports.exports.values()))
         )
-        p99 = latencies[98]
-        assert p99 < 0.2, f"p99 {p99:.3f}s"
+        assert [s[0] for s in statuses] == [200] * 100
+        assert not any(job.done() for job in jobs)  # every download still running or queued
         assert rx.downloads_started == 100
         assert len(rx.background_tasks) == 100  # tracked, 4 running and 96 queued
         assert all(job.status is ExportStatus.DOWNLOADING for job in jobs)
         await eventually(lambda: sum(1 for e in emu.exports.exports.values() if e.downloads) == 4)
+        assert sum(1 for e in emu.exports.exports.values() if e.downloads) == 4
     outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     assert all(isinstance(o, ExportCancelled) for o in outcomes)
     assert rx.background_tasks == frozenset()
@@ -205,16 +203,14 @@ async def test_the_same_callback_five_times_downloads_once(
 ) -> None:
     emu.exports.faults.deliveries = 5
     emu.exports.faults.concurrent_deliveries = 3
-    resolved: list[object] = []
     job = await crm.export_people(["firstName", "phone1"], receiver=rx)
-    job._future.add_done_callback(resolved.append)
     result = await job.wait(timeout=5)
     export = next(iter(emu.exports.exports.values()))
     await eventually(lambda: len(export.callbacks) == 5)
     assert export.callbacks == [200] * 5
     assert [status for _, status in export.downloads] == [200]
     assert rx.downloads_started == 1
-    assert await job is result and len(resolved) == 1
+    assert await job is result and job.tries == 1
     # Another file for the same job is refused, and nothing more is fetched.
     other = orjson.dumps(
         {"url": f"{emu.url}/api/storage/download/00000000-0000-4000-8000-000000000001"}
@@ -225,17 +221,22 @@ async def test_the_same_callback_five_times_downloads_once(
     assert rx.downloads_started == 1
 
 
-async def test_a_different_file_for_a_job_being_downloaded_is_a_conflict(
+def _other_file(emu: CCRMEmulator, n: int) -> bytes:
+    return orjson.dumps({"url": f"{emu.url}/api/storage/download/00000000-0000-4000-8000-{n:012d}"})
+
+
+async def test_other_files_for_a_job_being_downloaded_queue_up_to_the_try_limit(
     emu: CCRMEmulator, crm: CCRMClient, rx: ExportReceiver, http: aiohttp.ClientSession
 ) -> None:
     job, export = await _pending(emu, crm, rx)
     emu.exports.faults.download_hang = True
     url = rx.url + path_of(export.push_url)
     assert (await post(http, url, _good_body(emu, export)))[0] == 200
-    other = orjson.dumps(
-        {"url": f"{emu.url}/api/storage/download/00000000-0000-4000-8000-000000000001"}
-    )
-    assert (await post(http, url, other))[0] == 409
+    # Queued, not refused: the running download may be a forged one.
+    for n in range(1, MAX_TRIES):
+        assert (await post(http, url, _other_file(emu, n)))[0] == 200
+    assert (await post(http, url, _other_file(emu, 1)))[0] == 200  # a repeat
+    assert (await post(http, url, _other_file(emu, MAX_TRIES)))[0] == 409  # no try left
     assert (await post(http, url, _good_body(emu, export)))[0] == 200
     assert rx.downloads_started == 1
     assert job.cancel()
