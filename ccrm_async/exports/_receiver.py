@@ -190,9 +190,20 @@ class ExportReceiver(ServedAsContext):
             raise RuntimeError("the receiver is closed")
         if self._listen is not None:
             host, port = self._listen
+            # Imported here: ccrm_async.thulium imports this package.
+            from ..thulium.app import ScrubbedServerLog
+
             app = web.Application()
             self.mount(app)
-            running = await serve(app, host, port, shutdown_timeout=1.0)
+            running = await serve(
+                app,
+                host,
+                port,
+                shutdown_timeout=1.0,
+                # aiohttp logs a malformed request (an 8 KiB request line, say)
+                # with the start of its target: the job id and the token.
+                logger=ScrubbedServerLog("ccrm_async.exports.http"),
+            )
             self._runner, self._site = running.runner, running.site
             self._url = running.url
         self._started = True
@@ -233,8 +244,10 @@ class ExportReceiver(ServedAsContext):
         return [web.route("*", f"{self.path}/{{job_id}}/{{token}}", self._handle)]
 
     def mount(self, app: web.Application) -> None:
-        """Add the callback route to *app*. Serve *app* with its access log off
-        (or without the request path), since the path holds the token."""
+        """Add the callback route to *app*. The path holds the token: serve
+        *app* with aiohttp's access log off and its server log scrubbed, as
+        :meth:`start` does: ``web.AppRunner(app, access_log=None,
+        logger=ccrm_async.thulium.ScrubbedServerLog("ccrm_async.exports.http"))``."""
         app.router.add_routes(self.routes())
 
     # -- jobs -------------------------------------------------------------------------
