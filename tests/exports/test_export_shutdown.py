@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -39,25 +38,24 @@ def test_sigterm_with_downloads_in_flight(
         ready = json.loads(child.stdout.readline() or "{}")
         watchdog.cancel()
         assert ready.get("ready"), child.stderr.read() if child.stderr else ""
-        sent = time.monotonic()
         child.send_signal(signal.SIGTERM)
-        stdout, stderr = child.communicate(timeout=shutdown_timeout + 5)
-        exited_after = time.monotonic() - sent
+        # A hang guard, not a measurement (timings: benchmarks/export.py).
+        stdout, stderr = child.communicate(timeout=shutdown_timeout + 60)
     finally:
         watchdog.cancel()
         if child.poll() is None:
             child.kill()
             child.communicate()
     assert child.returncode == 0, stderr[-2000:]
-    assert exited_after < shutdown_timeout + 5
     report = json.loads(stdout.strip().splitlines()[-1])
-    assert report["refused_after"] < 0.1  # new connections refused within 100 ms
     assert "Task was destroyed but it is pending" not in stderr
     assert "Unclosed" not in stderr
     assert stderr == "", stderr[-2000:]
     left = files_in(export_dir)
     assert [name for name in left if name.endswith(".part")] == []
     if mode == "cancel":
+        # New connections were refused first, while every download still ran.
+        assert report["done_when_refused"] == 0
         assert report["outcomes"] == ["ExportCancelled"] * 3
         assert left == []
     else:
