@@ -4,19 +4,31 @@ Serves a callback receiver on ``--listen`` (which CCRM must reach at
 ``--public-url``), asks for the export, waits for the callback and downloads
 the file, byte for byte, to ``--out`` through the same connection pool (so from
 the same egress IP) as the export request.
+
+``--out`` is checked before the API is asked for anything (see
+:mod:`ccrm_async.exports._output`); while it waits for the callback, the
+command says so on stderr, with the public URL's origin (never the token).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from pathlib import Path
 from typing import IO, Any
 
+from yarl import URL
+
 from .._core.export_columns import ORGANISATION_COLUMNS, PEOPLE_COLUMNS
-from ..exports import DEFAULT_MAX_BYTES, ExportResult, run_export
+from ..errors import ExportTimeout
+from ..exports import DEFAULT_MAX_BYTES, ExportJob, ExportResult, ExportStatus, run_export
+from ..exports._output import OutputRefused, check_output, record_output
+from ..transport import Clock
 from ._common import (
+    CommandError,
+    UsageError,
     add_connection_options,
     add_debug_option,
     listen_address,
@@ -25,7 +37,10 @@ from ._common import (
     positive_seconds,
 )
 
-__all__ = ["parse_columns", "register"]
+__all__ = ["WAIT_REPORT_INTERVAL", "WaitReport", "parse_columns", "register"]
+
+#: Seconds between two "still waiting" lines when stderr is not a terminal.
+WAIT_REPORT_INTERVAL = 30.0
 
 _KINDS = {"people": PEOPLE_COLUMNS, "organisations": ORGANISATION_COLUMNS}
 
@@ -79,7 +94,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             type=Path,
             required=True,
             metavar="PATH",
-            help="where the downloaded file goes, byte for byte (mode 0600)",
+            help="where the downloaded file goes, byte for byte (mode 0600); its directory "
+            "must exist. An existing file is never replaced, except an earlier export's "
+            "with --overwrite",
+        )
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace --out if it is the output of an earlier export "
+            "(recorded in PATH.ccrm-export.json)",
         )
         parser.add_argument(
             "--timeout",
@@ -132,9 +155,65 @@ def summary(result: ExportResult, elapsed: float) -> str:
     )
 
 
+class WaitReport:
+    """Says on *stream* that the command waits for CCRM's callback: once at
+    the start, then, when *stream* is not a terminal (a log file, cron),
+    every *interval* seconds (30) while the job is still pending. Names the
+    public URL's origin only: the ``pushUrl``'s path holds the token."""
+
+    def __init__(
+        self,
+        stream: IO[str],
+        public_url: str,
+        timeout: float,
+        *,
+        clock: Clock | None = None,
+        interval: float = WAIT_REPORT_INTERVAL,
+    ) -> None:
+        self._stream = stream
+        self.origin = str(URL(public_url).origin())
+        self._timeout = timeout
+        self._clock = clock or Clock()
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, job: ExportJob) -> None:
+        self._say(
+            f"waiting for CCRM's export callback at {self.origin} "
+            f"(up to {self._timeout:g}s; CCRM must be able to reach --public-url)"
+        )
+        if not self._stream.isatty():
+            self._task = asyncio.create_task(self._repeat(job))
+
+    async def _repeat(self, job: ExportJob) -> None:
+        started = self._clock.now()
+        while True:
+            await self._clock.sleep(self._interval)
+            if job.status is not ExportStatus.PENDING:
+                return
+            waited = self._clock.now() - started
+            self._say(
+                f"still waiting for the export callback at {self.origin} "
+                f"({waited:.0f}s of {self._timeout:g}s)"
+            )
+
+    def _say(self, line: str) -> None:
+        print(line, file=self._stream, flush=True)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 async def _run_export(args: argparse.Namespace) -> int:
+    try:
+        out = check_output(args.out, overwrite=args.overwrite)
+    except OutputRefused as exc:
+        raise UsageError(str(exc)) from None
     started = time.monotonic()
     progress = _Progress(sys.stderr)
+    waiting = WaitReport(sys.stderr, args.public_url, args.timeout)
     try:
         async with make_client(args) as crm:
             result = await run_export(
@@ -143,12 +222,28 @@ async def _run_export(args: argparse.Namespace) -> int:
                 args.columns,
                 listen=args.listen,
                 public_url=args.public_url,
-                path=args.out,
+                path=out,
                 timeout=args.timeout,
                 max_bytes=args.max_mib * 2**20,
                 progress=progress,
+                on_job=waiting.start,
             )
+    except ExportTimeout:
+        host, port = args.listen
+        raise CommandError(
+            f"no export callback within {args.timeout:g}s: CCRM calls --public-url "
+            f"({waiting.origin}) and the API must be able to reach it; check that it is "
+            f"reachable from the internet and forwards to --listen {host}:{port}"
+        ) from None
     finally:
+        await waiting.close()
         progress.close()
+    try:
+        record_output(result)
+    except OSError as exc:
+        raise CommandError(
+            f"the export is saved, but its record could not be written next to it: "
+            f"{exc.filename or result.path} ({exc.strerror})"
+        ) from None
     print(summary(result, time.monotonic() - started), file=sys.stderr)
     return 0
