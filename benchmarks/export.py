@@ -10,7 +10,15 @@ Prints, in one run, against an emulator in a separate process on 127.0.0.1:
    hashing, no fsync), and against a raw download that also hashes and
    fsyncs, as ratios; rounds alternate and the medians are shown;
 3. peak RSS growth of this process while the library downloads the 200 MB
-   export — goal: flat (well under 64 MiB).
+   export — goal: flat (well under 64 MiB);
+4. callback acknowledgement latency of 100 jobs whose downloads all stall
+   (so only 4 run and 96 queue), p50 and p99, against the latency of a 404
+   to an unknown path in the same run, as a ratio — goal: about 1 (the
+   answer never waits on a download);
+5. the longest event-loop stall while an 8 MB export downloads, against the
+   longest stall of an idle loop in the same run.
+
+(The test suite checks the same properties by ordering, never by time.)
 
 The machine is noisy (±20 %): compare the figures of one run with each other.
 """
@@ -35,7 +43,7 @@ import orjson
 from aiohttp import web
 
 from ccrm_async import CCRMClient
-from ccrm_async.exports import ExportReceiver
+from ccrm_async.exports import ExportJob, ExportReceiver
 from ccrm_async.testing import CCRMEmulator
 
 TOKEN = "bench-token"
@@ -58,7 +66,22 @@ async def serve() -> None:
     async def last_export(_: web.Request) -> web.Response:
         return web.json_response({"id": list(emu.exports.exports)[-1]})
 
-    emu.add_routes([web.post("/_bench/faults", set_faults), web.get("/_bench/last", last_export)])
+    async def waiting(_: web.Request) -> web.Response:
+        return web.json_response(
+            [
+                {"id": e.id, "push_url": e.push_url}
+                for e in emu.exports.exports.values()
+                if e.ready_at is not None and not e.callbacks
+            ]
+        )
+
+    emu.add_routes(
+        [
+            web.post("/_bench/faults", set_faults),
+            web.get("/_bench/last", last_export),
+            web.get("/_bench/waiting", waiting),
+        ]
+    )
     url = await emu.start()
     print(url, flush=True)
     try:
@@ -177,8 +200,83 @@ async def run(url: str, size: int, small: int, rounds: int) -> None:
                 f"peak RSS growth during a {file_size / MB:.0f} MB download: "
                 f"{max(growth):.1f} MiB (rounds: {', '.join(f'{g:.1f}' for g in growth)})"
             )
+            await _acknowledgements(control, crm, url, directory)
+            await _loop_stalls(control, crm, url, rx)
     finally:
         shutil.rmtree(directory)
+
+
+async def _timed_post(session: aiohttp.ClientSession, url: str, body: bytes) -> float:
+    started = time.perf_counter()
+    async with session.post(url, data=body) as resp:
+        await resp.read()
+    return time.perf_counter() - started
+
+
+async def _acknowledgements(
+    control: aiohttp.ClientSession, crm: CCRMClient, url: str, directory: Path
+) -> None:
+    await _faults(control, url, size=None, people=2000, missing=True, download_hang=True)
+    async with ExportReceiver(directory=directory, shutdown_timeout=0) as rx:
+        jobs = await asyncio.gather(
+            *(crm.export_people(["firstName"], receiver=rx) for _ in range(100))
+        )
+        async with control.get(
+            f"{url}/_bench/waiting", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as resp:
+            exports = await resp.json()
+        bodies = [
+            (e["push_url"], orjson.dumps({"url": f"{url}/api/storage/download/{e['id']}"}))
+            for e in exports
+        ]
+        assert rx.url is not None
+        baseline = sorted(
+            await asyncio.gather(
+                *(_timed_post(control, f"{rx.url}/unknown", b"{}") for _ in range(100))
+            )
+        )
+        acked = sorted(
+            await asyncio.gather(
+                *(
+                    _timed_post(control, rx.url + "/" + push.split("/", 3)[3], body)
+                    for push, body in bodies
+                )
+            )
+        )
+    await asyncio.gather(*jobs, return_exceptions=True)
+    await _faults(control, url, missing=False, download_hang=False)
+    p50, p99 = statistics.median(acked), acked[98]
+    print(
+        f"100 callbacks, downloads stalled: ack p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; "
+        f"404 to an unknown path p99 {baseline[98] * 1000:.1f} ms: ratio {p99 / baseline[98]:.2f}"
+    )
+
+
+async def _longest_stall(seconds: float | None, work: ExportJob | None = None) -> float:
+    loop = asyncio.get_running_loop()
+    longest = 0.0
+    last = loop.time()
+    end = None if seconds is None else last + seconds
+    while (work is not None and not work.done()) or (end is not None and last < end):
+        await asyncio.sleep(0.001)
+        now = loop.time()
+        longest = max(longest, now - last)
+        last = now
+    return longest
+
+
+async def _loop_stalls(
+    control: aiohttp.ClientSession, crm: CCRMClient, url: str, rx: ExportReceiver
+) -> None:
+    await _faults(control, url, size=8 * MB, people=2000)
+    idle = await _longest_stall(0.5)
+    job = await crm.export_people(["firstName"], receiver=rx)
+    busy = await _longest_stall(None, job)
+    (await job).path.unlink()
+    print(
+        f"longest event-loop stall during an 8 MB download {busy * 1000:.1f} ms, "
+        f"idle {idle * 1000:.1f} ms: ratio {busy / idle:.1f}"
+    )
 
 
 def main() -> None:
