@@ -13,6 +13,9 @@ request goes through :meth:`Transport.request`, which
    the ``Authorization`` header in their ``request_info`` never reaches a
    traceback);
 4. asks :func:`ccrm_async._core.retry.next_delay` whether and when to retry.
+
+:meth:`Transport.stream` (export downloads) runs the same loop, with the body
+handed to its caller while it arrives instead of read whole.
 """
 
 from __future__ import annotations
