@@ -11,15 +11,23 @@ How a callback is answered (the order matters; see RELIABILITY.md 16-26):
    once with 413, a longer stream as soon as it passes the cap), then must be
    a JSON object whose ``url`` is a download URL on the trusted API origin
    (400 otherwise; the job stays pending).
-3. The first valid callback records the file id and starts the download as a
-   tracked background task; the answer (200) does not wait for it. The same
-   callback again, even concurrently, gets 200 and starts nothing; another
-   file id for the same job gets 409. Once the job has succeeded, an identical
-   callback is still answered 200 for ``replay_window`` seconds so that a
-   sender retrying after a lost answer stops; after that, 404.
+3. What the callback does to the job is decided by the job's state machine
+   (:mod:`ccrm_async._core.export_lifecycle`, which explains why): the first
+   valid callback records the file id and starts the download as a tracked
+   background task; the answer (200) does not wait for it. The same callback
+   again, even concurrently, gets 200 and starts nothing; another file id
+   while a download runs is queued (200), or gets 409 when the job has no try
+   left. Once the job has succeeded, an identical callback is still answered
+   200 for ``replay_window`` seconds so that a sender retrying after a lost
+   answer stops; after that, 404.
+4. A download the storage refuses with 403, 404 or 410 sends the job back to
+   waiting (or on to a queued file); at most
+   :data:`~ccrm_async._core.export_lifecycle.MAX_TRIES` (5) downloads per job.
 
 Nothing here answers 5xx: an unexpected error is logged (its type only) and
-answered 400.
+answered 400. aiohttp's own server log, which would print the start of a
+malformed request's target (the token), goes through the Thulium server's
+scrubbing logger.
 """
 
 from __future__ import annotations
