@@ -8,6 +8,7 @@ removed after the suite)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import stat
@@ -101,3 +102,18 @@ def file_mode(path: str | os.PathLike[str]) -> int:
 
 
 Waiter = Callable[[], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def gate_held(crm: CCRMClient) -> AsyncIterator[None]:
+    """Every slot of *crm*'s request gate taken while inside: its requests
+    (downloads included) wait at the gate until the block ends."""
+    gate = crm.transport.gate
+    taken = gate.limit
+    for _ in range(taken):
+        await gate.acquire()
+    try:
+        yield
+    finally:
+        for _ in range(taken):
+            gate.release()

@@ -16,7 +16,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _export_fixtures import crm, emu, eventually, export_dir, export_root, file_mode, files_in, rx
+from _export_fixtures import (
+    crm,
+    emu,
+    eventually,
+    export_dir,
+    export_root,
+    file_mode,
+    files_in,
+    gate_held,
+    rx,
+)
 from aiohttp import web
 
 from ccrm_async import CCRMClient, DownloadError, ExportTimeout
@@ -347,21 +357,14 @@ async def test_downloads_are_counted_by_the_transport_and_wait_for_the_gate(
     emu.exports.faults.missing = True
     job = await crm.export_people(["firstName"], receiver=rx)
     export = _only_export(emu)
-    gate = crm.transport.gate
-    held = [await _hold(gate) for _ in range(gate.limit)]  # every slot taken
-    assert await emu.exports.deliver(export) == 200
-    await eventually(lambda: job.status is ExportStatus.DOWNLOADING)
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert export.downloads == []  # the download waits for a slot like any request
-    for _ in held:
-        gate.release()
+    async with gate_held(crm):  # every slot taken
+        assert await emu.exports.deliver(export) == 200
+        await eventually(lambda: job.status is ExportStatus.DOWNLOADING)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert export.downloads == []  # the download waits for a slot like any request
     result = await job.wait(timeout=10)
     assert [s for _, s in export.downloads] == [503, 200]
     assert (job.counters.requests, job.counters.retries) == (2, 1)
     assert result.size == len(emu.exports.file(export.id))
-    assert gate.in_flight == 0
-
-
-async def _hold(gate: Any) -> None:
-    await gate.acquire()
+    assert crm.transport.gate.in_flight == 0

@@ -13,7 +13,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _export_fixtures import crm, emu, eventually, export_dir, export_root, files_in, http, path_of
+from _export_fixtures import (
+    crm,
+    emu,
+    eventually,
+    export_dir,
+    export_root,
+    files_in,
+    gate_held,
+    http,
+    path_of,
+)
 
 from ccrm_async import CCRMClient, DownloadError, ExportTimeout
 from ccrm_async.exports import MAX_TRIES, ExportReceiver, ExportStatus
@@ -59,14 +69,10 @@ async def test_the_genuine_callback_during_a_forged_download_is_queued_not_refus
 ) -> None:
     async with ExportReceiver(directory=export_dir, clock=ManualClock()) as rx:
         job, export = await _job(emu, crm, rx)
-        gate = crm.transport.gate
-        for _ in range(gate.limit):  # hold the forged download at the gate
-            await gate.acquire()
-        assert await emu.exports.deliver(export, file_id=FORGED_ID) == 200
-        assert job.status is ExportStatus.DOWNLOADING
-        assert await emu.exports.deliver(export) == 200  # queued behind it
-        for _ in range(gate.limit):
-            gate.release()
+        async with gate_held(crm):  # the forged download waits at the gate
+            assert await emu.exports.deliver(export, file_id=FORGED_ID) == 200
+            assert job.status is ExportStatus.DOWNLOADING
+            assert await emu.exports.deliver(export) == 200  # queued behind it
         result = await job.wait(timeout=10)
     assert result.path.read_bytes() == emu.exports.file(export.id)
     assert [status for _, status in export.downloads] == [200]
@@ -95,14 +101,10 @@ async def test_a_refusal_after_the_deadline_times_the_job_out(
     clock = ManualClock()
     async with ExportReceiver(directory=export_dir, clock=clock) as rx:
         job, export = await _job(emu, crm, rx)
-        gate = crm.transport.gate
-        for _ in range(gate.limit):
-            await gate.acquire()
-        assert await emu.exports.deliver(export, file_id=FORGED_ID) == 200
-        await clock.advance(601)  # the deadline passes while the download waits
-        assert job.status is ExportStatus.DOWNLOADING  # a running download is not cut
-        for _ in range(gate.limit):
-            gate.release()
+        async with gate_held(crm):
+            assert await emu.exports.deliver(export, file_id=FORGED_ID) == 200
+            await clock.advance(601)  # the deadline passes while the download waits
+            assert job.status is ExportStatus.DOWNLOADING  # a running download is not cut
         with pytest.raises(ExportTimeout, match="not found"):
             await job.wait(timeout=10)
 
