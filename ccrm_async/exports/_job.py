@@ -17,7 +17,7 @@ from ..transport import RequestCounters, Transport
 from ._files import csv_encoding, iter_organisations, iter_people
 from ._store import JobRecord
 
-__all__ = ["ExportJob", "ExportResult", "JobState"]
+__all__ = ["ExportJob", "ExportResult", "JobState", "lifecycle_of", "stored"]
 
 T = TypeVar("T")
 
@@ -74,6 +74,31 @@ async def _records(
             close()
 
 
+def lifecycle_of(record: JobRecord) -> Lifecycle:
+    """The state machine's value of a stored job."""
+    return Lifecycle(
+        deadline_at=record.deadline_at,
+        status=record.status,
+        file_id=record.file_id,
+        queued=record.queued,
+        tries=record.tries,
+        finished_at=record.finished_at,
+    )
+
+
+def stored(record: JobRecord, lifecycle: Lifecycle, **changes: object) -> JobRecord:
+    """*record* carrying *lifecycle* (and *changes*), to store."""
+    return attrs.evolve(
+        record,
+        status=lifecycle.status,
+        file_id=lifecycle.file_id,
+        queued=lifecycle.queued,
+        tries=lifecycle.tries,
+        finished_at=lifecycle.finished_at,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
 class JobState:
     """One live job as its receiver keeps it: the stored record, the state
     machine's value, the future its handle awaits, the transport it
@@ -88,13 +113,7 @@ class JobState:
         future: asyncio.Future[ExportResult],
     ) -> None:
         self.record = record
-        self.lifecycle = Lifecycle(
-            deadline_at=record.deadline_at,
-            status=record.status,
-            file_id=record.file_id,
-            tries=record.tries,
-            finished_at=record.finished_at,
-        )
+        self.lifecycle = lifecycle_of(record)
         self.transport = transport
         self.future = future
         future.add_done_callback(_retrieve)
@@ -112,14 +131,7 @@ class JobState:
         """Take the machine's next value; returns the record to store (with
         *changes*, such as the result's path and digest)."""
         self.lifecycle = lifecycle
-        self.record = attrs.evolve(
-            self.record,
-            status=lifecycle.status,
-            file_id=lifecycle.file_id,
-            tries=lifecycle.tries,
-            finished_at=lifecycle.finished_at,
-            **changes,  # type: ignore[arg-type]
-        )
+        self.record = stored(self.record, lifecycle, **changes)
         return self.record
 
     def detach(self) -> None:

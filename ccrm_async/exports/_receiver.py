@@ -41,7 +41,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-import attrs
 import orjson
 from aiohttp import web
 
@@ -66,7 +65,7 @@ from .._serving import ServedAsContext, serve
 from ..errors import DownloadError, ExportCancelled, ExportError, ExportTimeout
 from ..transport import Clock, Transport
 from ._download import DEFAULT_MAX_BYTES, REFUSALS, download_export
-from ._job import ExportJob, ExportResult, JobState
+from ._job import ExportJob, ExportResult, JobState, lifecycle_of, stored
 from ._store import JobRecord, JobStore, MemoryJobStore, SQLiteJobStore
 
 __all__ = ["ExportReceiver", "HasTransport"]
@@ -611,20 +610,15 @@ class ExportReceiver(ServedAsContext):
             return live.lifecycle
         record = self._store.get(job_id)
         assert record is not None  # the caller found it
-        return _lifecycle_of(record)
+        return lifecycle_of(record)
 
     def _accept(self, job_id: str, record: JobRecord, after: Lifecycle, verdict: Verdict) -> None:
         state = self._jobs.get(job_id)
         log.info("export job %s: callback accepted (%s)", job_id, verdict.value)
         if state is None or state.future.done():
             # Known only to the store (a restart, or the receiver closing):
-            # remember the file; the job downloads when it is resumed.
-            if verdict is Verdict.START:
-                self._store.put(
-                    attrs.evolve(
-                        record, status=after.status, file_id=after.file_id, tries=after.tries
-                    )
-                )
+            # remember the file (or the queue); the job downloads when resumed.
+            self._store.put(stored(record, after))
             return
         self._store.put(state.apply(after))
         if verdict is Verdict.START:
@@ -672,16 +666,6 @@ def _timeout(state: JobState, refusal: str | None = None) -> ExportTimeout:
     if refusal is not None:
         message += f" (the last download was refused: {refusal})"
     return ExportTimeout(message)
-
-
-def _lifecycle_of(record: JobRecord) -> Lifecycle:
-    return Lifecycle(
-        deadline_at=record.deadline_at,
-        status=record.status,
-        file_id=record.file_id,
-        tries=record.tries,
-        finished_at=record.finished_at,
-    )
 
 
 def _settle(future: asyncio.Future[ExportResult], record: JobRecord) -> None:

@@ -28,7 +28,8 @@ class JobRecord:
 
     ``origin`` is the trusted API origin the download must come from;
     ``tries`` the downloads started for it (see
-    :data:`~ccrm_async._core.export_lifecycle.MAX_TRIES`);
+    :data:`~ccrm_async._core.export_lifecycle.MAX_TRIES`) and ``queued`` the
+    file ids of callbacks accepted while a download ran;
     ``path`` the file the export is (or will be) saved as, ``None`` to name
     it after the job in the receiver's directory.
     """
@@ -49,6 +50,7 @@ class JobRecord:
     error: str | None = None
     finished_at: float | None = None
     tries: int = 0
+    queued: tuple[str, ...] = ()
 
 
 class JobStore(Protocol):
@@ -111,12 +113,13 @@ CREATE TABLE IF NOT EXISTS export_jobs (
     format TEXT,
     error TEXT,
     finished_at REAL,
-    tries INTEGER NOT NULL DEFAULT 0
+    tries INTEGER NOT NULL DEFAULT 0,
+    queued TEXT NOT NULL DEFAULT '[]'
 )
 """
 
 # Columns added after the first release, for stores written by an older version.
-_ADDED = {"tries": "INTEGER NOT NULL DEFAULT 0"}
+_ADDED = {"tries": "INTEGER NOT NULL DEFAULT 0", "queued": "TEXT NOT NULL DEFAULT '[]'"}
 
 
 class SQLiteJobStore:
@@ -152,6 +155,7 @@ class SQLiteJobStore:
     def put(self, record: JobRecord) -> None:
         values = [getattr(record, name) for name in _FIELDS]
         values[_FIELDS.index("columns")] = orjson.dumps(list(record.columns)).decode()
+        values[_FIELDS.index("queued")] = orjson.dumps(list(record.queued)).decode()
         values[_FIELDS.index("status")] = record.status.value
         placeholders = ", ".join("?" for _ in _FIELDS)
         with self._lock:
@@ -199,5 +203,6 @@ class SQLiteJobStore:
 def _record(row: tuple[object, ...]) -> JobRecord:
     values = dict(zip(_FIELDS, row, strict=True))
     values["columns"] = tuple(orjson.loads(str(values["columns"])))
+    values["queued"] = tuple(orjson.loads(str(values["queued"])))
     values["status"] = ExportStatus(str(values["status"]))
     return JobRecord(**values)  # type: ignore[arg-type]

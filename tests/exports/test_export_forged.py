@@ -149,3 +149,24 @@ async def test_an_oversized_request_line_logs_no_token(
             text += repr(record.exc_info[1]) + str(record.exc_info[1])
         assert token not in text, record.name
         assert job_id not in text or record.name.startswith("ccrm_async"), record.name
+
+
+async def test_callbacks_kept_for_a_job_not_yet_resumed_keep_their_order(
+    emu: CCRMEmulator, crm: CCRMClient, export_dir: Path
+) -> None:
+    store = export_dir / "jobs.sqlite"
+    async with ExportReceiver(directory=export_dir, store=store) as first:
+        job, export = await _job(emu, crm, first)
+    # The next process is up, the job not yet resumed: both callbacks are kept.
+    async with ExportReceiver(directory=export_dir, store=store) as second:
+        second_url = second.url
+        assert second_url is not None
+        export.push_url = export.push_url.replace(first.url or "", second_url)
+        assert await emu.exports.deliver(export, file_id=FORGED_ID) == 200
+        assert await emu.exports.deliver(export) == 200
+        assert second.downloads_started == 0
+        resumed = second.job(job.id, client=crm)
+        result = await resumed.wait(timeout=10)
+    assert result.path.read_bytes() == emu.exports.file(export.id)
+    assert resumed.tries == 2 and [s for _, s in export.downloads] == [200]
+    assert sorted(files_in(export_dir)) == sorted(["jobs.sqlite", result.path.name])
