@@ -5,40 +5,270 @@ callback receiver and the Thulium lookup. They start and stop the same way,
 written once here: no access log (request lines carry tokens and phone
 numbers), no signal handlers of aiohttp's own (the host application owns
 them), and a bounded grace period for open requests on close.
+
+Every server also holds under abuse (:class:`ConnectionLimits`, RELIABILITY
+42/43):
+
+- **Slow clients.** A connection must send its first complete request line
+  and headers within ``header_timeout`` (10 s) of opening, and each later one
+  within ``idle_timeout`` (15 s) of the previous answer; otherwise it is
+  closed. A request being answered is never cut. aiohttp has no deadline of
+  its own for a request head, so a guard checks every ``sweep_interval``
+  (0.5 s): a connection is closed at most that much after its deadline. The
+  guard reads an injected clock, so tests drive it without waiting.
+- **Out of file descriptors.** When ``accept()`` fails for want of
+  descriptors, asyncio stops accepting for a second and tries again (so the
+  server answers as soon as descriptors free up), but it reports each failure
+  with a traceback through the loop's exception handler. While a server runs,
+  those reports are taken over: one WARNING on ``ccrm_async.serving`` at most
+  every ``resource_log_interval`` (10 s), with the count of the ones held
+  back; every other report goes to the handler that was there before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
-from collections.abc import Callable, Iterator
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 import attrs
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
-__all__ = ["AppServer", "Running", "ServedAsContext", "serve", "signal_handlers"]
+__all__ = [
+    "AppServer",
+    "ConnectionLimits",
+    "Running",
+    "ServedAsContext",
+    "serve",
+    "signal_handlers",
+]
+
+log = logging.getLogger("ccrm_async.serving")
 
 #: Hosts that mean "every interface", and the address to show for them.
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
 
 
+@attrs.frozen(kw_only=True)
+class ConnectionLimits:
+    """How long a server waits for a client, in seconds (see the module docstring).
+
+    - *header_timeout* (10): from opening to the first complete request head;
+    - *idle_timeout* (15): from an answer to the next complete request head
+      on a kept-alive connection;
+    - *sweep_interval* (0.5): how often the deadlines are checked;
+    - *resource_log_interval* (10): at most one log line this often while
+      ``accept()`` runs out of file descriptors.
+    """
+
+    header_timeout: float = 10.0
+    idle_timeout: float = 15.0
+    sweep_interval: float = 0.5
+    resource_log_interval: float = 10.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("header_timeout", "idle_timeout", "sweep_interval", "resource_log_interval"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be more than 0 seconds")
+
+
+class _ConnectionGuard:
+    """Closes connections that miss their request-head deadline.
+
+    Each connection has a deadline while no request of it is being answered:
+    its opening plus ``header_timeout``, later its last answer plus
+    ``idle_timeout``. The server's ``connection_made``/``connection_lost``
+    tell it about connections; a middleware tells it when a request starts and
+    ends. :meth:`sweep` closes the overdue ones.
+    """
+
+    def __init__(self, limits: ConnectionLimits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.closed = 0
+        self._deadline: dict[RequestHandler, float] = {}  # idle connections only
+        self._busy: dict[RequestHandler, int] = {}
+
+    def attach(self, server: web.Server) -> None:
+        made, lost = server.connection_made, server.connection_lost
+
+        def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
+            made(handler, transport)
+            _GUARDS[handler] = self
+            self._deadline[handler] = self.clock() + self.limits.header_timeout
+
+        def connection_lost(handler: RequestHandler, exc: BaseException | None) -> None:
+            self._deadline.pop(handler, None)
+            self._busy.pop(handler, None)
+            lost(handler, exc)
+
+        # The server calls these for each connection; wrapping the instance's
+        # methods is the one place that sees a connection open.
+        setattr(server, "connection_made", connection_made)  # noqa: B010
+        setattr(server, "connection_lost", connection_lost)  # noqa: B010
+
+    def request_started(self, handler: RequestHandler) -> None:
+        self._busy[handler] = self._busy.get(handler, 0) + 1
+        self._deadline.pop(handler, None)
+
+    def request_ended(self, handler: RequestHandler) -> None:
+        left = self._busy.pop(handler, 1) - 1
+        if left:
+            self._busy[handler] = left
+        elif handler.transport is not None:  # still connected: idle from now
+            self._deadline[handler] = self.clock() + self.limits.idle_timeout
+
+    def sweep(self) -> int:
+        """Close every idle connection past its deadline; returns how many."""
+        now = self.clock()
+        overdue = [h for h, deadline in self._deadline.items() if now >= deadline]
+        for handler in overdue:
+            del self._deadline[handler]
+            transport = handler.transport
+            handler.force_close()
+            if transport is not None:
+                transport.close()
+        self.closed += len(overdue)
+        return len(overdue)
+
+    async def run(self, runner: web.BaseRunner, resource_log: _ResourceLog) -> None:
+        """Sweep until the runner is cleaned up (whoever does it), then hand
+        the loop's exception handler back."""
+        try:
+            while runner.server is not None:
+                await asyncio.sleep(self.limits.sweep_interval)
+                self.sweep()
+        finally:
+            _remove_resource_log(resource_log)
+
+
+#: The guard of each open connection, for the middleware.
+_GUARDS: weakref.WeakKeyDictionary[RequestHandler, _ConnectionGuard] = weakref.WeakKeyDictionary()
+
+
+@web.middleware
+async def _track_requests(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    protocol = request.protocol
+    guard = _GUARDS.get(protocol) if isinstance(protocol, RequestHandler) else None
+    if guard is None:
+        return await handler(request)
+    assert isinstance(protocol, RequestHandler)
+    guard.request_started(protocol)
+    try:
+        return await handler(request)
+    finally:
+        guard.request_ended(protocol)
+
+
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class _ResourceLog:
+    """The loop's exception handler while servers run: ``accept()`` failing for
+    want of descriptors is logged at most once per interval; anything else
+    goes to the previous handler. Installed once per loop, by reference count."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        interval: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.loop = loop
+        self.interval = interval
+        self.clock = clock
+        self.previous = loop.get_exception_handler()
+        self.users = 0
+        self.held_back = 0
+        self.logged_at: float | None = None
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
+            now = self.clock()
+            if self.logged_at is not None and now - self.logged_at < self.interval:
+                self.held_back += 1
+                return
+            self.logged_at = now
+            log.warning(
+                "cannot accept connections: %s (%d more such failures held back; "
+                "accepting again once descriptors free up)",
+                exc.strerror or type(exc).__name__,
+                self.held_back,
+            )
+            self.held_back = 0
+            return
+        if self.previous is not None:
+            self.previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
+_RESOURCE_LOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ResourceLog] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _install_resource_log(limits: ConnectionLimits, clock: Callable[[], float]) -> _ResourceLog:
+    loop = asyncio.get_running_loop()
+    handler = _RESOURCE_LOGS.get(loop)
+    if handler is None or loop.get_exception_handler() is not handler:
+        handler = _ResourceLog(loop, limits.resource_log_interval, clock)
+        _RESOURCE_LOGS[loop] = handler
+        loop.set_exception_handler(handler)
+    handler.users += 1
+    return handler
+
+
+def _remove_resource_log(handler: _ResourceLog) -> None:
+    handler.users -= 1
+    if handler.users == 0 and handler.loop.get_exception_handler() is handler:
+        handler.loop.set_exception_handler(handler.previous)
+        _RESOURCE_LOGS.pop(handler.loop, None)
+
+
 @attrs.frozen
 class Running:
-    """A started application: its runner and site, and the URL it answers at."""
+    """A started application: its runner and site, the URL a local client
+    reaches it at, and the addresses it really listens on."""
 
     runner: web.AppRunner
     site: web.TCPSite
     url: str
+    listening: tuple[str, ...] = ()
+    guard: _ConnectionGuard | None = None
+    _guard_task: asyncio.Task[None] | None = None
 
     @property
     def open_connections(self) -> int:
         """Client connections held open now."""
         server = self.runner.server
         return len(server.connections) if server is not None else 0
+
+    async def close(self) -> None:
+        """Stop listening, close the connections and stop the guard."""
+        try:
+            await self.runner.cleanup()
+        finally:
+            if self._guard_task is not None:
+                self._guard_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._guard_task
+
+
+def _http_url(host: str, port: int) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
 
 
 async def serve(
@@ -49,12 +279,20 @@ async def serve(
     shutdown_timeout: float,
     logger: logging.Logger | Any = None,
     handler_cancellation: bool = False,
+    limits: ConnectionLimits | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Running:
-    """Serve *app* on *host*:*port* (0: a free port) until ``runner.cleanup()``.
+    """Serve *app* on *host*:*port* (0: a free port) until ``Running.close()``.
 
-    The URL names the bound port, and for a wildcard host (``0.0.0.0``, ``::``)
-    the loopback address, which is where a local client reaches it.
+    ``url`` names the bound port, and for a wildcard host (``0.0.0.0``, ``::``)
+    the loopback address, which is where a local client reaches it;
+    ``listening`` has the real bound addresses as URLs. *limits* (the defaults
+    of :class:`ConnectionLimits`) bound slow clients, read from *clock*
+    (seconds).
     """
+    limits = limits or ConnectionLimits()
+    if _track_requests not in app.middlewares:
+        app.middlewares.append(_track_requests)  # before the runner freezes the app
     options: dict[str, Any] = {} if logger is None else {"logger": logger}
     runner = web.AppRunner(
         app,
@@ -65,6 +303,9 @@ async def serve(
         **options,
     )
     await runner.setup()
+    assert runner.server is not None
+    guard = _ConnectionGuard(limits, clock)
+    guard.attach(runner.server)
     site = web.TCPSite(runner, host, port)
     try:
         await site.start()
@@ -72,9 +313,18 @@ async def serve(
         await runner.cleanup()
         raise
     bound_port = runner.addresses[0][1]
-    shown = _WILDCARDS.get(host, host)
-    shown = f"[{shown}]" if ":" in shown else shown
-    return Running(runner=runner, site=site, url=f"http://{shown}:{bound_port}")
+    listening = tuple(_http_url(address[0], address[1]) for address in runner.addresses)
+    return Running(
+        runner=runner,
+        site=site,
+        url=_http_url(_WILDCARDS.get(host, host), bound_port),
+        listening=listening,
+        guard=guard,
+        guard_task=asyncio.create_task(
+            guard.run(runner, _install_resource_log(limits, clock)),
+            name="ccrm-async-connection-guard",
+        ),
+    )
 
 
 class _Startable(Protocol):
@@ -121,7 +371,7 @@ class AppServer(ServedAsContext):
     async def close(self) -> None:
         if self._running is not None:
             running, self._running = self._running, None
-            await running.runner.cleanup()
+            await running.close()
 
     @property
     def open_connections(self) -> int:

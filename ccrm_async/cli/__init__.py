@@ -3,7 +3,7 @@
 Subcommands: ``calls pull``, ``calls sync``, ``export people|organisations``,
 ``fields list|create|delete``,
 ``thulium serve|build``, ``emulator`` and ``demo``; each group lives in its own
-module here (``thulium`` in :mod:`ccrm_async.thulium.cli`) and registers its
+module here and registers its
 parser in :func:`build_parser`.
 
 Exit status: 0 on success, 1 on an API or runtime error, 2 on a usage error

@@ -26,9 +26,9 @@ from ..client import CCRMClient
 from ..exports import ExportReceiver, read_people
 from ..sinks import PullQuery, SqliteSink, checkpoint_path
 from ..testing import CCRMEmulator
-from ..thulium.cli import demo_lookup
 from ._calls import run_pull_into
 from ._common import add_debug_option
+from ._thulium import demo_lookup
 
 __all__ = ["DEMO_OUTPUT", "STEPS", "DemoContext", "DemoStep", "register"]
 

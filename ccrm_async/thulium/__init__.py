@@ -11,10 +11,12 @@ contact in the JSON fields Thulium documents, or 404.
 ...     ...
 
 - :mod:`~ccrm_async.thulium.phones`: phone numbers to canonical keys;
-- :class:`ContactDirectory`: phone -> contact, in SQLite, refreshed from CCRM;
+- :class:`ContactDirectory`: phone -> contact (:mod:`.directory`), read from
+  export files (:mod:`.files`), kept in SQLite (:mod:`.store`), refreshed from
+  CCRM with :class:`RefreshOptions` (:mod:`.refresh`);
 - :mod:`~ccrm_async.thulium.fields`: a contact as Thulium's JSON;
 - :func:`create_lookup_app`: the endpoint; :func:`openapi_document` describes it;
-- :mod:`~ccrm_async.thulium.cli`: ``ccrm-async thulium serve|build``.
+- the command line ``ccrm-async thulium serve|build`` lives in :mod:`ccrm_async.cli`.
 """
 
 from .access import AccessControl, DistinctNumberLimiter
@@ -25,15 +27,7 @@ from .app import (
     ScrubbedServerLog,
     create_lookup_app,
 )
-from .directory import (
-    ORGANISATION_REFRESH_COLUMNS,
-    PEOPLE_REFRESH_COLUMNS,
-    SENSITIVE_PEOPLE_COLUMNS,
-    ContactDirectory,
-    DirectoryError,
-    DirectoryStats,
-    detect_kind,
-)
+from .directory import ContactDirectory
 from .fields import (
     DEFAULT_FIELDS,
     SENSITIVE_FIELDS,
@@ -41,6 +35,7 @@ from .fields import (
     FieldPolicy,
     thulium_record,
 )
+from .files import ExportFileSource, detect_kind
 from .openapi import CONTENT_TYPE, DEFAULT_PATH, openapi_document
 from .phones import (
     PhoneNumberError,
@@ -49,6 +44,13 @@ from .phones import (
     normalize_phone,
     try_normalize_phone,
 )
+from .refresh import (
+    ORGANISATION_REFRESH_COLUMNS,
+    PEOPLE_REFRESH_COLUMNS,
+    SENSITIVE_PEOPLE_COLUMNS,
+    RefreshOptions,
+)
+from .store import DirectoryError, DirectoryStats, is_directory_file
 
 __all__ = [
     "CONTENT_TYPE",
@@ -65,14 +67,17 @@ __all__ = [
     "DirectoryError",
     "DirectoryStats",
     "DistinctNumberLimiter",
+    "ExportFileSource",
     "FieldPolicy",
     "LookupServer",
     "LookupService",
     "PhoneNumberError",
+    "RefreshOptions",
     "ScrubbedServerLog",
     "create_lookup_app",
     "detect_kind",
     "display_phone",
+    "is_directory_file",
     "mask_phone",
     "normalize_phone",
     "openapi_document",

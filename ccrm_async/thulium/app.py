@@ -47,11 +47,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .._serving import Running, ServedAsContext, serve
+from .._serving import ConnectionLimits, Running, ServedAsContext, serve
 from .access import AccessControl, DistinctNumberLimiter, IPNetwork
 from .directory import ContactDirectory
 from .fields import DEFAULT_FIELDS, FieldPolicy, thulium_record
-from .openapi import CONTENT_TYPE, DEFAULT_PATH
+from .metrics import LookupMetrics
+from .openapi import CONTENT_TYPE, DEFAULT_PATH, METRICS_PATH
 from .phones import PhoneNumberError, mask_phone, normalize_phone
 from .query import QueryError, phone_parameter
 
@@ -107,11 +108,15 @@ class LookupService:
         limiter: DistinctNumberLimiter | None = None,
         fallback_status: int = 404,
         clock: Callable[[], float] = time.monotonic,
+        metrics: LookupMetrics | None = None,
     ) -> None:
         if fallback_status not in _FALLBACK_STATUSES:
             raise ValueError(f"fallback_status must be one of {sorted(_FALLBACK_STATUSES)}")
         self.directory = directory
         self.path = _check_path(path)
+        if metrics is not None and self.path == METRICS_PATH:
+            raise ValueError(f"the lookup cannot be at {METRICS_PATH} when metrics are served")
+        self.metrics = metrics
         self.policy = policy or FieldPolicy()
         self.access = access or AccessControl()
         self.limiter = limiter
@@ -124,22 +129,53 @@ class LookupService:
 
     def routes(self) -> list[web.RouteDef]:
         """``GET`` (and ``HEAD``) on the path, and on ``/{token}{path}`` when a
-        path token is configured (the plain path then answers 403)."""
+        path token is configured (the plain path then answers 403); the same
+        for ``/metrics`` when metrics are on."""
         routes = [web.get(self.path, self.handle)]
+        if self.metrics is not None:
+            routes.append(web.get(METRICS_PATH, self.handle_metrics))
         if self.access.path_token is not None:
             routes.append(web.get("/{token}" + self.path, self.handle))
+            if self.metrics is not None:
+                routes.append(web.get("/{token}" + METRICS_PATH, self.handle_metrics))
         return routes
+
+    def _denied(self, request: web.Request) -> web.Response | None:
+        denied = self.access.decide(
+            request.remote, request.headers.get("Authorization"), request.match_info.get("token")
+        )
+        if denied == 401:
+            challenge = {"WWW-Authenticate": 'Basic realm="thulium", charset="UTF-8"'}
+            return _error(401, "authentication required", challenge)
+        if denied is not None:
+            return _error(denied, "forbidden")
+        return None
+
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        """The Prometheus text exposition, behind the lookup's access control."""
+        assert self.metrics is not None
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        body, content_type = self.metrics.render()
+        return web.Response(
+            body=body, headers={"Content-Type": content_type, "Cache-Control": "no-store"}
+        )
 
     async def handle(self, request: web.Request) -> web.Response:
         """Answer one lookup (see the module docstring); never raises, never 5xx."""
         started = self._clock()
         masked = "-"
+        failed = False
         try:
             response, masked = self._answer(request)
         except Exception as exc:  # the promise: no 5xx, whatever happens
             log.error("lookup failed (%s); answered %d", type(exc).__name__, self.fallback_status)
             response = self._fallback()
+            failed = True
         self.counts[response.status] = self.counts.get(response.status, 0) + 1
+        if self.metrics is not None:
+            self.metrics.observe(response.status, self._clock() - started, failed=failed)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "lookup %s from %s: %d in %.1f ms",
@@ -156,14 +192,9 @@ class LookupService:
         return _error(404, "not found")  # the same answer as an unknown number
 
     def _answer(self, request: web.Request) -> tuple[web.Response, str]:
-        denied = self.access.decide(
-            request.remote, request.headers.get("Authorization"), request.match_info.get("token")
-        )
-        if denied == 401:
-            challenge = {"WWW-Authenticate": 'Basic realm="thulium", charset="UTF-8"'}
-            return _error(401, "authentication required", challenge), "-"
+        denied = self._denied(request)
         if denied is not None:
-            return _error(denied, "forbidden"), "-"
+            return denied, "-"
         try:
             key = normalize_phone(phone_parameter(request.rel_url.raw_query_string))
         except (QueryError, PhoneNumberError) as exc:
@@ -210,6 +241,7 @@ def create_lookup_app(
     max_numbers_per_minute: int | None = 600,
     fallback_status: int = 404,
     clock: Callable[[], float] = time.monotonic,
+    metrics: bool = False,
 ) -> web.Application:
     """An :class:`aiohttp.web.Application` answering Thulium's lookups from *directory*.
 
@@ -227,7 +259,11 @@ def create_lookup_app(
       address may ask for in a sliding 60 s window, else 429;
     - *fallback_status* (404, or 200 with ``{}``): the answer when a lookup
       fails unexpectedly (both are in the OpenAPI description);
-    - *clock* (``time.monotonic``): seconds, for the limit and the timings.
+    - *clock* (``time.monotonic``): seconds, for the limit and the timings;
+    - *metrics* (False): serve Prometheus metrics at ``/metrics`` (and
+      ``/<token>/metrics``), behind the same access control; needs the extra
+      ``ccrm-async[metrics]`` (:class:`ImportError` naming it otherwise). See
+      :mod:`~ccrm_async.thulium.metrics`.
     """
     policy = FieldPolicy(
         fields=frozenset(fields),
@@ -256,6 +292,7 @@ def create_lookup_app(
         limiter=limiter,
         fallback_status=fallback_status,
         clock=clock,
+        metrics=LookupMetrics(directory) if metrics else None,
     )
     app = web.Application()
     app[LOOKUP_SERVICE] = service
@@ -317,8 +354,13 @@ class LookupServer(ServedAsContext):
     full numbers; see :class:`ScrubbedServerLog`).
 
     ``async with LookupServer(app, "127.0.0.1", 0) as server:`` then
-    ``server.url`` (``http://host:port``; port 0 picks a free one).
+    ``server.url`` (``http://host:port``, where a local client reaches it;
+    port 0 picks a free one) and ``server.listening`` (the real bound
+    addresses: ``http://0.0.0.0:8080`` for a wildcard host).
     *shutdown_timeout* (2 s) bounds how long open requests may finish on close.
+    *limits* (:class:`~ccrm_async.ConnectionLimits`: a request head within
+    10 s of connecting, the next within 15 s of an answer) cut slow clients
+    off, on *clock* (seconds).
     """
 
     def __init__(
@@ -328,14 +370,28 @@ class LookupServer(ServedAsContext):
         port: int = 0,
         *,
         shutdown_timeout: float = 2.0,
+        limits: ConnectionLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.shutdown_timeout = shutdown_timeout
+        self.limits = limits or ConnectionLimits()
+        self.clock = clock
         self._running: Running | None = None
         self.url: str | None = None
         """``http://host:port`` once started."""
+
+    @property
+    def listening(self) -> tuple[str, ...]:
+        """The bound addresses as URLs (empty before start)."""
+        return self._running.listening if self._running is not None else ()
+
+    @property
+    def running(self) -> Running | None:
+        """The started server (its connection guard included), or None."""
+        return self._running
 
     async def start(self) -> str:
         """Start listening; returns :attr:`url`."""
@@ -345,6 +401,8 @@ class LookupServer(ServedAsContext):
             self.port,
             shutdown_timeout=self.shutdown_timeout,
             logger=ScrubbedServerLog(),
+            limits=self.limits,
+            clock=self.clock,
         )
         self.url = self._running.url
         return self.url
@@ -353,4 +411,4 @@ class LookupServer(ServedAsContext):
         """Stop listening and close open connections."""
         if self._running is not None:
             running, self._running = self._running, None
-            await running.runner.cleanup()
+            await running.close()

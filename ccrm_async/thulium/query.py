@@ -5,7 +5,8 @@ of ``+``: a form decoder turns ``?phone_number=+44...`` into a space and the
 country code's ``+`` is lost. Here a literal ``+`` at the start of the value
 stays a plus; any other literal ``+`` is a space, as form encoding means it
 (``600+100+200``); ``%2B`` is always a plus. The value must be UTF-8 once
-percent-decoded, and the parameter must appear exactly once.
+percent-decoded, must not start with white space, and the parameter must
+appear exactly once.
 """
 
 from __future__ import annotations
@@ -55,4 +56,8 @@ def phone_parameter(query_string: str, name: str = PARAMETER) -> str:
     value = _decode(lead + raw[len(lead) :].replace("+", " "))
     if not value.strip():
         raise QueryError(f"the {name} parameter is empty")
+    if value[0].isspace():
+        # A form-encoded leading space arrives as "+", read as the country-code
+        # plus above; refusing white space first keeps the two from mixing up.
+        raise QueryError(f"the {name} parameter starts with white space")
     return value  # not stripped: the 32-character limit counts what was sent

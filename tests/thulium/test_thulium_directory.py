@@ -26,6 +26,7 @@ from ccrm_async.thulium import (
     ContactDirectory,
     DirectoryError,
     PhoneNumberError,
+    RefreshOptions,
     detect_kind,
     normalize_phone,
 )
@@ -366,7 +367,7 @@ async def test_from_export_results_and_sensitive_columns_on_request(
     assert isinstance(found, Person) and found.pesel == record["pesel"]
     directory.close()
 
-    sensitive = await ContactDirectory.from_ccrm(crm, rx, include_sensitive=True)
+    sensitive = await ContactDirectory.from_ccrm(crm, rx, RefreshOptions(include_sensitive=True))
     found = sensitive.lookup_key(normalize_phone(record["phone1"]))
     assert isinstance(found, Person) and found.pesel == record["pesel"]
     sensitive.close()
@@ -382,7 +383,7 @@ async def test_refresh_swaps_and_a_hanging_refresh_never_blocks_lookups(
         people=[person("Stara", "Testowa", "500100800")], path=tmp_path / "d.sqlite"
     )
     emu.exports.faults.missing = True  # the callback never comes
-    refresh = asyncio.create_task(directory.refresh(crm, rx, timeout=0.5))
+    refresh = asyncio.create_task(directory.refresh(crm, rx, RefreshOptions(timeout=0.5)))
     slowest = 0.0
     while not refresh.done():
         started = time.perf_counter()
@@ -406,8 +407,8 @@ async def test_refresh_every_logs_failures_and_goes_on(monkeypatch: pytest.Monke
     directory = ContactDirectory()
     calls: list[str] = []
 
-    async def fake_refresh(crm: Any, receiver: Any, **options: Any) -> None:
-        calls.append(options["timeout"])
+    async def fake_refresh(crm: Any, receiver: Any, options: RefreshOptions) -> None:
+        calls.append(options.timeout)
         if len(calls) == 1:
             raise ExportTimeout("no callback before the deadline")
 
@@ -422,7 +423,7 @@ async def test_refresh_every_logs_failures_and_goes_on(monkeypatch: pytest.Monke
         await asyncio.sleep(0)
 
     task = asyncio.create_task(
-        directory.refresh_every(60.0, None, None, first_after=0, sleep=sleep, timeout=5.0)  # type: ignore[arg-type]
+        directory.refresh_every(60.0, None, None, RefreshOptions(timeout=5.0), first_after=0, sleep=sleep)  # type: ignore[arg-type]
     )
     await three.wait()
     task.cancel()
