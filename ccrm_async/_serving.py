@@ -108,6 +108,7 @@ class _ConnectionGuard:
         def connection_lost(handler: RequestHandler, exc: BaseException | None) -> None:
             self._deadline.pop(handler, None)
             self._busy.pop(handler, None)
+            _GUARDS.pop(handler, None)
             lost(handler, exc)
 
         # The server calls these for each connection; wrapping the instance's
@@ -150,8 +151,9 @@ class _ConnectionGuard:
             _remove_resource_log(resource_log)
 
 
-#: The guard of each open connection, for the middleware.
-_GUARDS: weakref.WeakKeyDictionary[RequestHandler, _ConnectionGuard] = weakref.WeakKeyDictionary()
+#: The guard of each open connection, for the middleware (RequestHandler has
+#: slots and no weak references: entries go when the connection is lost).
+_GUARDS: dict[RequestHandler, _ConnectionGuard] = {}
 
 
 @web.middleware

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 
 import pytest
 from _thulium_fixtures import captured_logs, log_scan  # noqa: F401
@@ -12,7 +13,21 @@ from _thulium_fixtures import captured_logs, log_scan  # noqa: F401
 import ccrm_async.thulium
 from ccrm_async.thulium import ScrubbedServerLog
 
-MODULES = ["", ".access", ".app", ".cli", ".directory", ".fields", ".openapi", ".phones", ".query"]
+MODULES = [
+    "",
+    ".access",
+    ".app",
+    ".directory",
+    ".fields",
+    ".files",
+    ".metrics",
+    ".openapi",
+    ".phones",
+    ".query",
+    ".refresh",
+    ".store",
+]
+PACKAGE = Path(ccrm_async.thulium.__file__).parent
 
 
 @pytest.mark.parametrize("suffix", MODULES)
@@ -52,3 +67,11 @@ def test_scrubbed_server_log_keeps_only_safe_text() -> None:
     assert all(r.exc_info is None for r in records)
     assert "\r" not in messages[1] and "\n" not in messages[1]
     assert records[0].levelno == logging.ERROR
+
+
+def test_every_module_is_checked_and_none_parses_a_command_line() -> None:
+    """The command line lives in ``ccrm_async.cli``; the library has no argparse."""
+    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    assert modules == {m.lstrip(".") for m in MODULES if m}
+    for path in PACKAGE.glob("*.py"):
+        assert "argparse" not in path.read_text(encoding="utf-8"), path.name
