@@ -23,6 +23,7 @@ import pytest
 
 from ccrm_async import CCRMClient
 from ccrm_async.cli import build_parser, main
+from ccrm_async.cli._common import CommandError, UsageError
 from ccrm_async.cli._thulium import (
     BASIC_PASSWORD_ENV,
     PATH_TOKEN_ENV,
@@ -31,7 +32,6 @@ from ccrm_async.cli._thulium import (
     run_build,
     run_serve,
 )
-from ccrm_async.cli._common import CommandError, UsageError
 from ccrm_async.testing import CCRMEmulator
 from ccrm_async.thulium import ContactDirectory, DirectoryError
 
@@ -75,25 +75,25 @@ def test_the_parser() -> None:
     assert args.retries == 2 and args.debug and not args.overwrite
 
 
+SERVE = ["serve", "--contacts", PEOPLE, "--listen", "127.0.0.1:0"]
+BUILD = ["build", "--out", "d.sqlite", "--listen", "127.0.0.1:0"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["serve", "--contacts", PEOPLE, "--listen", "nope"], "HOST:PORT"),
-        (["serve", "--contacts", PEOPLE, "--listen", "127.0.0.1:0", "--fields", "shoe"], "shoe"),
-        (["serve", "--contacts", PEOPLE, "--listen", "127.0.0.1:0", "--allow-ip", "banana"], "banana"),
-        (
-            ["serve", "--contacts", PEOPLE, "--listen", "127.0.0.1:0", "--refresh-every", "60",
-             "--public-url", "callback.example.com"],
-            "http(s) URL",
-        ),
-        (["serve", "--contacts", PEOPLE, "--listen", "127.0.0.1:0", "--refresh-every", "0"], "more than 0"),
-        (["serve", "--contacts", PEOPLE, "--listen", "127.0.0.1:0", "--egress-ip", "banana"], "not an IP"),
-        (["serve", "--contacts", PEOPLE, "--listen", "127.0.0.1:0", "--max-numbers-per-minute", "-1"], "0 or more"),
+        ([*SERVE, "--fields", "shoe"], "shoe"),
+        ([*SERVE, "--allow-ip", "banana"], "banana"),
+        ([*SERVE, "--refresh-every", "60", "--public-url", "callback.example.com"], "http(s) URL"),
+        ([*SERVE, "--refresh-every", "0"], "more than 0"),
+        ([*SERVE, "--egress-ip", "banana"], "not an IP"),
+        ([*SERVE, "--max-numbers-per-minute", "-1"], "0 or more"),
         (["build", "--out", "d.csv", "--listen", "127.0.0.1:0"], ".sqlite"),
-        (["build", "--out", "d.sqlite", "--listen", "127.0.0.1:0", "--public-url", "x"], "http(s) URL"),
-        (["build", "--out", "d.sqlite", "--listen", "127.0.0.1:0", "--retries", "0"], "at least 1"),
+        ([*BUILD, "--public-url", "x"], "http(s) URL"),
+        ([*BUILD, "--retries", "0"], "at least 1"),
     ],
-)  # fmt: skip
+)
 def test_bad_options_are_usage_errors(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -422,8 +422,9 @@ async def test_refresh_every_logs_failures_and_goes_on(monkeypatch: pytest.Monke
             three.set()
         await asyncio.sleep(0)
 
+    options = RefreshOptions(timeout=5.0)
     task = asyncio.create_task(
-        directory.refresh_every(60.0, None, None, RefreshOptions(timeout=5.0), first_after=0, sleep=sleep)  # type: ignore[arg-type]
+        directory.refresh_every(60.0, None, None, options, first_after=0, sleep=sleep)  # type: ignore[arg-type]
     )
     await three.wait()
     task.cancel()
