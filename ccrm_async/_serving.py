@@ -47,6 +47,7 @@ __all__ = [
     "ConnectionLimits",
     "Running",
     "ServedAsContext",
+    "connection_guard",
     "serve",
     "signal_handlers",
 ]
@@ -99,6 +100,7 @@ class _ConnectionGuard:
 
     def attach(self, server: web.Server) -> None:
         made, lost = server.connection_made, server.connection_lost
+        _SERVER_GUARDS[server] = self
 
         def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
             made(handler, transport)
@@ -149,6 +151,18 @@ class _ConnectionGuard:
                 self.sweep()
         finally:
             _remove_resource_log(resource_log)
+
+
+#: The guard of each server, for :func:`connection_guard`.
+_SERVER_GUARDS: weakref.WeakKeyDictionary[web.Server, _ConnectionGuard] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def connection_guard(server: web.Server | None) -> _ConnectionGuard | None:
+    """The slow-client guard of a server started by :func:`serve` (tests use it
+    to drive the deadlines: its ``clock``, ``limits`` and ``sweep()``)."""
+    return None if server is None else _SERVER_GUARDS.get(server)
 
 
 #: The guard of each open connection, for the middleware (RequestHandler has
