@@ -496,3 +496,27 @@ async def test_demo_lookup(emu: CCRMEmulator) -> None:
     assert "surname" in lines[1]
     assert lines[2].endswith("-> 404: not found")
     assert _long_numbers(lines) == []
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["open", "allow-ip"])
+async def test_banner_shows_the_real_address_and_warns_when_open_to_the_network(
+    capsys: pytest.CaptureFixture[str], guarded: bool
+) -> None:
+    argv = ["serve", "--contacts", PEOPLE, "--listen", "0.0.0.0:0"]
+    if guarded:
+        argv += ["--allow-ip", "127.0.0.1"]
+    task = await _serve_in_background(parse(*argv))
+    err = capsys.readouterr().err
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    banner = err.splitlines()[0]
+    assert re.search(r" at http://0\.0\.0\.0:\d+/customers\.json$", banner), banner
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    if guarded:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert "listening on 0.0.0.0 with no access control" in warnings[0]
+        assert "phone_number" in warnings[0] and "3 contacts (personal data)" in warnings[0]
+        assert "--allow-ip" in warnings[0]

@@ -1,12 +1,15 @@
 """RELIABILITY 27: generated requests against the OpenAPI description.
 
-Schemathesis is not a dependency; this does what it would do, with Hypothesis:
+Schemathesis itself runs in ``test_thulium_schemathesis.py``; this drives the
+raw HTTP side with Hypothesis:
 1,000 generated requests (query strings and headers, valid HTTP) go over a real
 socket to the app served on 127.0.0.1 (port 0) from a thread, and every
 answer is checked against :func:`ccrm_async.thulium.openapi_document`: no
 5xx, a documented status, ``Content-Type: application/json;charset=utf-8``
 exactly, and a body that validates against that status's schema. A second
-run does the same with Basic auth and the distinct-numbers limit on.
+run does the same with Basic auth and the distinct-numbers limit on. And the
+``phone_number`` pattern is checked against the server's own rules on
+generated text: it matches exactly the values the server accepts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import socket
 import threading
 from collections import Counter
@@ -38,6 +42,7 @@ from ccrm_async.thulium import (
     create_lookup_app,
     openapi_document,
     thulium_record,
+    try_normalize_phone,
 )
 
 from conftest import sample_json
@@ -268,3 +273,24 @@ def test_the_document() -> None:
     assert validate(sample, customer, DOCUMENT) == []
     record = thulium_record(person("Adam", "Testowy", "500300001"))
     assert validate(record, customer, DOCUMENT) == []
+
+
+_PHONE_TEXT = st.text(
+    alphabet=st.sampled_from(
+        [*"0123456789", *"0123456789", *"0148", "\u0664", "\u0668", "\uff10", "\uff14", "\uff18",
+         "\u0967", " ", "\t", "\u00a0", "-", ".", "/", "(", ")", "\u2013", "+", "\uff0b", "x", "*"]
+    ),
+    max_size=40,
+)  # fmt: skip
+
+
+@settings(max_examples=2000)
+@given(text=_PHONE_TEXT)
+def test_the_phone_pattern_is_exactly_the_server_rule(text: str) -> None:
+    """A value fits the document (pattern and maxLength) exactly when the
+    server reads it as a phone number, white space first aside (refused:
+    a form-encoded leading space arrives as the country-code plus)."""
+    schema = OPERATION["parameters"][0]["schema"]
+    documented = len(text) <= schema["maxLength"] and re.search(schema["pattern"], text) is not None
+    accepted = try_normalize_phone(text) is not None and not text[:1].isspace()
+    assert documented == accepted

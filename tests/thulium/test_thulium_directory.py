@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from _thulium_fixtures import captured_logs, log_scan, organisation, person  # noqa: F401
 
@@ -23,13 +24,18 @@ from ccrm_async.exports import ExportReceiver
 from ccrm_async.models.contacts import Organisation, Person, Phone
 from ccrm_async.testing import CCRMEmulator
 from ccrm_async.thulium import (
+    ORGANISATION_REFRESH_COLUMNS,
+    PEOPLE_REFRESH_COLUMNS,
+    SENSITIVE_PEOPLE_COLUMNS,
     ContactDirectory,
     DirectoryError,
     PhoneNumberError,
     RefreshOptions,
     detect_kind,
+    is_directory_file,
     normalize_phone,
 )
+from ccrm_async.thulium.files import file_sources
 
 from conftest import FAST_RETRY, SAMPLES
 
@@ -449,3 +455,45 @@ def test_build_files_are_private_and_leave_nothing_behind(tmp_path: Path) -> Non
     reopened = ContactDirectory.open(copy)
     assert _name(reopened.lookup("500100900")) == "Adam Testowy"
     reopened.close()
+
+
+def test_refresh_options_are_one_frozen_value() -> None:
+    options = RefreshOptions()
+    assert options.people(["u1"]) == [*PEOPLE_REFRESH_COLUMNS, "customFields.u1"]
+    assert "pesel" not in options.people([])
+    sensitive = RefreshOptions(include_sensitive=True)
+    assert sensitive.people([])[-4:] == list(SENSITIVE_PEOPLE_COLUMNS)
+    assert options.organisations(["o1"]) == [*ORGANISATION_REFRESH_COLUMNS, "customFields.o1"]
+    chosen = RefreshOptions(people_columns=["firstName", "phone1"], organisation_columns=("name",))
+    assert chosen.people(["u1"]) == ["firstName", "phone1"] and chosen.organisations([]) == ["name"]
+    assert chosen.people_columns == ("firstName", "phone1")  # kept as a tuple
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        options.timeout = 5.0  # type: ignore[misc]
+    with pytest.raises(ValueError, match="timeout"):
+        RefreshOptions(timeout=0)
+
+
+def test_a_directory_file_is_recognised_by_its_header(tmp_path: Path) -> None:
+    ours = tmp_path / "ours.sqlite"
+    ContactDirectory.build(people=[person("Ada", "Testowa", "500100900")], path=ours).close()
+    assert is_directory_file(ours)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    conn.close()
+    assert not is_directory_file(other)
+    text = tmp_path / "notes.sqlite"
+    text.write_text("hello")
+    assert not is_directory_file(text)
+
+
+def test_file_sources_count_what_each_file_yielded() -> None:
+    sources = file_sources(
+        [SAMPLES / "thulium_people_semicolon_bom.csv"],
+        organisations=[SAMPLES / "thulium_organisations_comma.csv"],
+        require_contacts=True,
+    )
+    directory = ContactDirectory.build_from(sources)
+    assert [s.count for s in sources] == [3, 2]
+    assert directory.stats.contacts == 5
+    directory.close()
