@@ -19,6 +19,7 @@ contact in the JSON fields Thulium documents, or 404.
 - the command line ``ccrm-async thulium serve|build`` lives in :mod:`ccrm_async.cli`.
 """
 
+from .._serving import ConnectionLimits
 from .access import AccessControl, DistinctNumberLimiter
 from .app import (
     LOOKUP_SERVICE,
@@ -36,6 +37,7 @@ from .fields import (
     thulium_record,
 )
 from .files import ExportFileSource, detect_kind
+from .metrics import LookupMetrics
 from .openapi import CONTENT_TYPE, DEFAULT_PATH, openapi_document
 from .phones import (
     PhoneNumberError,
@@ -63,12 +65,14 @@ __all__ = [
     "SENSITIVE_PEOPLE_COLUMNS",
     "THULIUM_FIELDS",
     "AccessControl",
+    "ConnectionLimits",
     "ContactDirectory",
     "DirectoryError",
     "DirectoryStats",
     "DistinctNumberLimiter",
     "ExportFileSource",
     "FieldPolicy",
+    "LookupMetrics",
     "LookupServer",
     "LookupService",
     "PhoneNumberError",

@@ -358,7 +358,7 @@ class LookupServer(ServedAsContext):
     port 0 picks a free one) and ``server.listening`` (the real bound
     addresses: ``http://0.0.0.0:8080`` for a wildcard host).
     *shutdown_timeout* (2 s) bounds how long open requests may finish on close.
-    *limits* (:class:`~ccrm_async.ConnectionLimits`: a request head within
+    *limits* (:class:`~ccrm_async.thulium.ConnectionLimits`: a request head within
     10 s of connecting, the next within 15 s of an answer) cut slow clients
     off, on *clock* (seconds).
     """
