@@ -291,7 +291,7 @@ URL = ["--base-url", "http://127.0.0.1:9"]  # nothing listens: sending anything 
         ["fields", "create", "date", "X", "--contact-type", "company", *URL],
         ["fields", "delete", *URL],
         ["emulator", "--listen", "nowhere"],
-        ["thulium", "serve"],  # mounted from ccrm_async.thulium.cli
+        ["thulium", "serve"],
     ],
 )
 def test_usage_errors(
