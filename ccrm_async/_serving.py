@@ -97,6 +97,9 @@ class _ConnectionGuard:
         self.closed = 0
         self._deadline: dict[RequestHandler, float] = {}  # idle connections only
         self._busy: dict[RequestHandler, int] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._resource_log: _ResourceLog | None = None
+        self._stopped = False
 
     def attach(self, server: web.Server) -> None:
         made, lost = server.connection_made, server.connection_lost
@@ -142,15 +145,31 @@ class _ConnectionGuard:
         self.closed += len(overdue)
         return len(overdue)
 
-    async def run(self, runner: web.BaseRunner, resource_log: _ResourceLog) -> None:
-        """Sweep until the runner is cleaned up (whoever does it), then hand
-        the loop's exception handler back."""
-        try:
-            while runner.server is not None:
-                await asyncio.sleep(self.limits.sweep_interval)
-                self.sweep()
-        finally:
-            _remove_resource_log(resource_log)
+    def start(self, runner: web.BaseRunner, resource_log: _ResourceLog) -> None:
+        """Sweep every ``sweep_interval`` until the runner is cleaned up
+        (whoever does it), then hand the loop's exception handler back. A timer,
+        not a task: nothing of the guard is left for a caller to cancel."""
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            if runner.server is None:  # cleaned up by whoever owns the runner
+                self.stop()
+                return
+            self.sweep()
+            self._timer = loop.call_later(self.limits.sweep_interval, tick)
+
+        self._resource_log = resource_log
+        self._timer = loop.call_later(self.limits.sweep_interval, tick)
+
+    def stop(self) -> None:
+        """Stop sweeping now (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._resource_log is not None:
+            _remove_resource_log(self._resource_log)
 
 
 #: The guard of each server, for :func:`connection_guard`.
@@ -263,7 +282,6 @@ class Running:
     url: str
     listening: tuple[str, ...] = ()
     guard: _ConnectionGuard | None = None
-    _guard_task: asyncio.Task[None] | None = None
 
     @property
     def open_connections(self) -> int:
@@ -276,10 +294,8 @@ class Running:
         try:
             await self.runner.cleanup()
         finally:
-            if self._guard_task is not None:
-                self._guard_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._guard_task
+            if self.guard is not None:
+                self.guard.stop()
 
 
 def _http_url(host: str, port: int) -> str:
@@ -328,6 +344,7 @@ async def serve(
     except BaseException:
         await runner.cleanup()
         raise
+    guard.start(runner, _install_resource_log(limits, clock))
     bound_port = runner.addresses[0][1]
     listening = tuple(_http_url(address[0], address[1]) for address in runner.addresses)
     return Running(
@@ -336,10 +353,6 @@ async def serve(
         url=_http_url(_WILDCARDS.get(host, host), bound_port),
         listening=listening,
         guard=guard,
-        guard_task=asyncio.create_task(
-            guard.run(runner, _install_resource_log(limits, clock)),
-            name="ccrm-async-connection-guard",
-        ),
     )
 
 

@@ -41,6 +41,9 @@ from .phones import try_normalize_phone
 
 __all__ = [
     "APPLICATION_ID",
+    "LOOKUP",
+    "ORGANISATION",
+    "PERSON",
     "SCHEMA_VERSION",
     "ContactSources",
     "DirectoryError",
@@ -48,6 +51,7 @@ __all__ = [
     "Snapshot",
     "build_file",
     "build_memory",
+    "check_replaceable",
     "decode",
     "file_identity",
     "is_directory_file",
