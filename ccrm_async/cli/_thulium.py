@@ -57,7 +57,6 @@ from ..thulium import (
     LookupServer,
     RefreshOptions,
     create_lookup_app,
-    is_directory_file,
     mask_phone,
     normalize_phone,
 )
@@ -72,6 +71,7 @@ from ._common import (
     add_debug_option,
     listen_address,
     make_client,
+    positive_int,
     positive_seconds,
     sqlite_path,
 )
@@ -115,14 +115,16 @@ def _network(value: str) -> str:
     return value.strip()
 
 
-def _non_negative(value: str) -> int:
+def _count_or_zero(value: str) -> int:
+    """A whole number of at least 1, or 0 (``--max-numbers-per-minute``: 0 is no limit)."""
+    if value.strip() == "0":
+        return 0
     try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
-    return number
+        return positive_int(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (no limit) or a whole number above 0, got {value!r}"
+        ) from None
 
 
 def _export_options(parser: Any) -> None:  # a parser or an argument group
@@ -208,7 +210,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     access.add_argument(
         "--max-numbers-per-minute",
-        type=_non_negative,
+        type=_count_or_zero,
         default=600,
         metavar="N",
         help="distinct numbers one address may ask for per minute (600; 0: no limit)",
@@ -495,20 +497,11 @@ def _check_out(out: Path, overwrite: bool) -> None:
     """Refuse an ``--out`` this command may not replace (exit 2), before any request."""
     if not out.parent.is_dir():
         raise UsageError(f"no such directory: {out.parent} (for --out {out})")
-    if not out.exists():
-        return
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a directory")
     try:
-        ours = is_directory_file(out)
-    except OSError as exc:
-        raise CommandError(f"cannot read {out}: {exc.strerror or exc}") from None
-    if not ours:
-        raise UsageError(
-            f"{out} exists and is not a contact directory written by 'thulium build'; "
-            "it is left as it is: choose another --out"
-        )
-    if not overwrite:
+        check_replaceable(out)  # missing, or a directory file
+    except DirectoryError as exc:
+        raise UsageError(exc.message) from None
+    if out.exists() and not overwrite:
         raise UsageError(f"{out} exists (a contact directory): pass --overwrite to replace it")
 
 

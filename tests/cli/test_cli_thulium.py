@@ -88,7 +88,7 @@ BUILD = ["build", "--out", "d.sqlite", "--listen", "127.0.0.1:0"]
         ([*SERVE, "--refresh-every", "60", "--public-url", "callback.example.com"], "http(s) URL"),
         ([*SERVE, "--refresh-every", "0"], "more than 0"),
         ([*SERVE, "--egress-ip", "banana"], "not an IP"),
-        ([*SERVE, "--max-numbers-per-minute", "-1"], "0 or more"),
+        ([*SERVE, "--max-numbers-per-minute", "-1"], "0 (no limit) or a whole number"),
         (["build", "--out", "d.csv", "--listen", "127.0.0.1:0"], ".sqlite"),
         ([*BUILD, "--public-url", "x"], "http(s) URL"),
         ([*BUILD, "--retries", "0"], "at least 1"),
