@@ -324,6 +324,12 @@ async def serve(
     """
     limits = limits or ConnectionLimits()
     if _track_requests not in app.middlewares:
+        if app.frozen:
+            # Without the middleware every request would look idle and be cut.
+            raise RuntimeError(
+                "serve() needs an application no other runner has started "
+                "(it adds a middleware that tells the slow-client guard about requests)"
+            )
         app.middlewares.append(_track_requests)  # before the runner freezes the app
     options: dict[str, Any] = {} if logger is None else {"logger": logger}
     runner = web.AppRunner(

@@ -238,3 +238,16 @@ async def test_at_the_open_file_limit_the_server_answers_again_once_descriptors_
     assert len(lines) == 1, lines  # the fake clock never moves: once, however many failures
     assert lines[0].startswith("cannot accept connections:")
     assert not [r for r in caplog.records if r.name == "asyncio"]
+
+
+async def test_an_application_started_elsewhere_is_refused() -> None:
+    """Without its middleware the guard could not tell a busy connection from
+    an idle one, and would cut requests being answered."""
+    app = web.Application()
+    runner = web.AppRunner(app)
+    await runner.setup()  # freezes the app
+    try:
+        with pytest.raises(RuntimeError, match="no other runner has started"):
+            await serve(app, "127.0.0.1", 0, shutdown_timeout=1.0)
+    finally:
+        await runner.cleanup()

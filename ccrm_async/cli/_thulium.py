@@ -344,6 +344,8 @@ def _served_data(args: argparse.Namespace) -> str:
         fields.add("pesel")
     if args.expose_birthdate:
         fields.add("birthdate")
+    if args.expose_id_document:
+        fields.add("identity document")
     return ", ".join(sorted(fields))
 
 
