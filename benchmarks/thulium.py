@@ -11,8 +11,13 @@
    numbers in assorted forms and 10 % unknown. Latency counts from the moment
    each request was *scheduled*, so a stalled server cannot hide its queue.
    Goal: p99 under 10 ms at 500 requests/s.
+4. The same 500 requests/s while ``--slow-clients`` (500) sockets from a third
+   process send a request head one byte a second, reconnecting whenever the
+   server cuts them (RELIABILITY 42): how long the server let a slow socket
+   live (limit: 10 s + the 0.5 s sweep), and the p99 as a ratio of step 3's.
 
-Options: ``--contacts N`` (100000), ``--rate R`` (500), ``--duration S`` (20).
+Options: ``--contacts N`` (100000), ``--rate R`` (500), ``--duration S`` (20),
+``--slow-clients N`` (500; 0 skips step 4).
 """
 
 from __future__ import annotations
@@ -110,6 +115,50 @@ async def _load(host: str, port: int, path: str, targets: list[str], rate: float
     }
 
 
+async def _drip(host: str, port: int, count: int, seconds: float) -> dict[str, Any]:
+    """*count* sockets sending a request head one byte a second for *seconds*,
+    each reconnecting when the server closes it; the lifetimes of the cut ones."""
+    head = b"GET /customers.json?phone_number=600100200 HTTP/1.1\r\nHost: bench\r\nX-Pad: "
+    head += b"x" * 64
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    lifetimes: list[float] = []
+
+    async def one() -> None:
+        while loop.time() < deadline:
+            reader, writer = await asyncio.open_connection(host, port)
+            opened = loop.time()
+            try:
+                for byte in range(len(head)):
+                    writer.write(head[byte : byte + 1])
+                    await writer.drain()
+                    try:
+                        if await asyncio.wait_for(reader.read(1), 1.0) == b"":
+                            break  # closed by the server
+                    except TimeoutError:
+                        pass
+                    if loop.time() >= deadline:
+                        return
+                lifetimes.append(loop.time() - opened)
+            except (ConnectionError, OSError):
+                lifetimes.append(loop.time() - opened)
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    lifetimes.sort()
+    return {
+        "cut": len(lifetimes),
+        "max_s": lifetimes[-1] if lifetimes else 0.0,
+        "p50_s": lifetimes[len(lifetimes) // 2] if lifetimes else 0.0,
+    }
+
+
+def drip_main(args: argparse.Namespace) -> None:
+    host, _, port = args.drip.rpartition(":")
+    print(json.dumps(asyncio.run(_drip(host, int(port), args.slow_clients, args.duration))))
+
+
 def load_main(args: argparse.Namespace) -> None:
     targets = json.loads(Path(args.targets).read_text())
     host, _, port = args.load.rpartition(":")
@@ -172,17 +221,33 @@ def run_load(url: str, targets: Path, rate: float, seconds: float) -> dict[str, 
     return json.loads(out.splitlines()[-1])
 
 
+def run_drip(url: str, count: int, seconds: float) -> subprocess.Popen[str]:
+    host_port = url.split("//", 1)[1]
+    return subprocess.Popen(
+        [sys.executable, __file__, "--drip", host_port, "--slow-clients", str(count),
+         "--duration", str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 async def serve_and_measure(
-    directory: ContactDirectory, targets: Path, rate: float, seconds: float
-) -> list[tuple[float, dict[str, Any]]]:
+    directory: ContactDirectory, targets: Path, rate: float, seconds: float, slow: int
+) -> tuple[list[tuple[float, dict[str, Any]]], dict[str, Any] | None]:
     app = create_lookup_app(directory, max_numbers_per_minute=None)
     results = []
+    dripped = None
     async with LookupServer(app, "127.0.0.1", 0) as server:
         assert server.url is not None
         for r, s in ((50.0, min(seconds, 10.0)), (rate, seconds)):
             result = await asyncio.to_thread(run_load, server.url, targets, r, s)
             results.append((r, result))
-    return results
+        if slow:
+            drip = run_drip(server.url, slow, seconds + 12.0)
+            await asyncio.sleep(2.0)  # the slow sockets are open before the load starts
+            result = await asyncio.to_thread(run_load, server.url, targets, rate, seconds)
+            out, _ = await asyncio.to_thread(drip.communicate)
+            dripped = {**json.loads(out.splitlines()[-1]), "load": result}
+    return results, dripped
 
 
 def main() -> None:
@@ -194,9 +259,14 @@ def main() -> None:
     parser.add_argument("--targets", help=argparse.SUPPRESS)
     parser.add_argument("--path", default="/customers.json", help=argparse.SUPPRESS)
     parser.add_argument("--connections", type=int, default=32, help=argparse.SUPPRESS)
+    parser.add_argument("--slow-clients", type=int, default=500)
+    parser.add_argument("--drip", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
         load_main(args)
+        return
+    if args.drip:
+        drip_main(args)
         return
 
     people = args.contacts * 4 // 5
@@ -251,7 +321,9 @@ def main() -> None:
 
         targets_file = work / "targets.json"
         targets_file.write_text(json.dumps(targets))
-        results = asyncio.run(serve_and_measure(directory, targets_file, args.rate, args.duration))
+        results, dripped = asyncio.run(
+            serve_and_measure(directory, targets_file, args.rate, args.duration, args.slow_clients)
+        )
         for rate, r in results:
             goal = "goal p99 < 10 ms" if rate == args.rate else "RELIABILITY 28: p99 < 500 ms"
             print(
@@ -260,6 +332,17 @@ def main() -> None:
                 f"statuses {r['statuses']}): p50 {r['p50_ms']:.2f} ms, p90 {r['p90_ms']:.2f}, "
                 f"p99 {r['p99_ms']:.2f}, p99.9 {r['p999_ms']:.2f}, max {r['max_ms']:.1f} ms "
                 f"[{goal}]"
+            )
+        if dripped is not None:
+            r = dripped["load"]
+            plain = results[-1][1]
+            ratio = r["p99_ms"] / plain["p99_ms"]
+            print(
+                f"4. HTTP at {args.rate:.0f} req/s with {args.slow_clients} slow-header sockets "
+                f"(achieved {r['achieved_rate']:.0f}/s, statuses {r['statuses']}): p50 "
+                f"{r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms = {ratio:.2f}"
+                f"x step 3's p99; {dripped['cut']} slow sockets cut, after {dripped['p50_s']:.1f} s"
+                f" (median), {dripped['max_s']:.1f} s at most [limit 10 s + 0.5 s sweep]"
             )
         directory.close()
     print(f"(cpus: {os.cpu_count()}, python {sys.version.split()[0]})")
