@@ -34,9 +34,11 @@ test: lint types pytest
 demo: $(RUNTIME_STAMP)
 	$(BIN)/ccrm-async demo
 
+# `make bench ONLY=1,3 REPEATS=3`: some of the five pull measurements (and not the
+# dlt benchmark), more repeats.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/pull.py
-	$(BIN)/python benchmarks/dlt_load.py
+	$(BIN)/python benchmarks/pull.py $(if $(ONLY),--only $(ONLY)) $(if $(REPEATS),--repeats $(REPEATS))
+	$(if $(ONLY),,$(BIN)/python benchmarks/dlt_load.py)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.sqlite
