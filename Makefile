@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 RUNTIME_STAMP := $(VENV)/.installed
 
-.PHONY: test lint types pytest demo bench clean
+.PHONY: test lint types pytest demo bench bench-converter bench-timeline clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ demo: $(RUNTIME_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pull.py $(if $(ONLY),--only $(ONLY)) $(if $(REPEATS),--repeats $(REPEATS))
 	$(if $(ONLY),,$(BIN)/python benchmarks/dlt_load.py)
+
+# Where the time goes: per record in the converter (CPU only), and on the event loop.
+bench-converter: $(STAMP)
+	$(BIN)/python benchmarks/converter.py --profile
+
+bench-timeline: $(STAMP)
+	$(BIN)/python benchmarks/timeline.py --profile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.sqlite

@@ -117,10 +117,16 @@ class Ratio:
         return statistics.median(self.values)
 
     @property
+    def digits(self) -> int:
+        return 1 if self.unit else 2
+
+    @property
     def passed(self) -> bool:
+        """The verdict on the median as printed (targets are given to that precision)."""
+        shown = round(self.median, self.digits)
         if self.higher_is_better:
-            return self.median >= self.target
-        return self.median < self.target if self.unit else self.median <= self.target
+            return shown >= self.target
+        return shown < self.target if self.unit else shown <= self.target
 
     def target_text(self) -> str:
         if self.higher_is_better:
@@ -131,7 +137,7 @@ class Ratio:
 
     def figure_text(self) -> str:
         values = sorted(self.values)
-        digits = 1 if self.unit else 2
+        digits = self.digits
         figure = f"{self.median:.{digits}f}{' ' + self.unit if self.unit else ''}"
         if len(values) > 1:
             figure += (

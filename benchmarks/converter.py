@@ -1,0 +1,445 @@
+"""Where a call record's parsing time goes: CPU only, no network (``make bench-converter``).
+
+Prints microseconds of this process's CPU time per record (best of the repeats,
+CPU time rather than wall time, so the least disturbed by a busy machine) for:
+
+- each stage of the library's page path: orjson alone, the envelope check,
+  the lenient hook, ``parse_page`` whole;
+- each part of the lenient ``CallRecord`` hook, timed on its own inputs
+  (callers, user talk, external number, flags, enums, the date, scalars) and
+  the record's own frame (what is left: the generated function's ``in``
+  checks, its ``res`` dict and the frozen ``__init__``);
+- floors: building the same attrs objects from values already converted
+  (frozen as shipped, and non-frozen clones), and a hand-written hook that
+  applies every lenient rule of ``ccrm_async/converter.py`` with positional
+  construction and inline fast paths (checked equal to the library's output
+  on every record), as the measure of what a leaner generated hook can reach;
+- ``--profile``: cProfile of the lenient hook, the top functions by own time,
+  in microseconds per record (cProfile inflates small calls: read it for the
+  ranking, the timings above for the costs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import pstats
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import attrs
+import cattrs
+import orjson
+from cattrs.gen import make_dict_structure_fn, override
+from cattrs.strategies import configure_union_passthrough
+
+from ccrm_async._core.responses import parse_envelope
+from ccrm_async.converter import (
+    _MODELS,
+    LENIENT,
+    _items,
+    _to_bool,
+    _to_datetime,
+    _to_int,
+    _to_number,
+    _to_str,
+    wire_names,
+)
+from ccrm_async.models import calls
+from ccrm_async.parsing import parse_page
+from ccrm_async.testing import CallDataset
+
+PAGE = 1000
+
+
+def hook(cls: Any) -> Callable[[Any, Any], Any]:
+    return LENIENT.get_structure_hook(cls)
+
+
+# -- a lean hook: the same rules, written the way a code generator could emit them -----
+#
+# One dict.get per field (no ``in`` and then ``o[key]``), the common type checked
+# inline (``type(v) is str``) so a helper is called only for a value that needs
+# bending, enum members cached per class, and positional construction (no
+# ``res`` dict and ``**res``).
+
+_MISSING: Any = object()
+_ENUM = LENIENT.get_structure_hook(calls.CallDirection)  # the shared WireEnum hook
+_UNKNOWN = calls.ContactType.UNKNOWN
+
+
+def _enum_reader(cls: Any) -> Callable[[Any], Any]:
+    seen: dict[Any, Any] = {}
+
+    def read(value: Any) -> Any:
+        member = seen.get(value)
+        if member is None:
+            member = _ENUM(value, cls)
+            if len(seen) < 256:
+                seen[value] = member
+        return member
+
+    return read
+
+
+_contact_type = _enum_reader(calls.ContactType)
+_talk_status = _enum_reader(calls.TalkStatus)
+_direction = _enum_reader(calls.CallDirection)
+_service = _enum_reader(calls.CallService)
+_status = _enum_reader(calls.CallStatus)
+
+
+def lean_caller(o: Any) -> calls.Caller:
+    get = o.get
+    kind = get("type", _MISSING)
+    number, raw, uuid = get("number"), get("numberNotFormatted"), get("uuid")
+    first, last, name, avatar = get("firstName"), get("lastName"), get("name"), get("avatar")
+    if number is not None and type(number) is not str:
+        number = _to_str(number, str)
+    if raw is not None and type(raw) is not str:
+        raw = _to_str(raw, str)
+    if uuid is not None and type(uuid) is not str:
+        uuid = _to_str(uuid, str)
+    if first is not None and type(first) is not str:
+        first = _to_str(first, str)
+    if last is not None and type(last) is not str:
+        last = _to_str(last, str)
+    if name is not None and type(name) is not str:
+        name = _to_str(name, str)
+    if avatar is not None and type(avatar) is not str:
+        avatar = _to_str(avatar, str)
+    kind = _UNKNOWN if kind is _MISSING else _contact_type(kind)
+    return calls.Caller(kind, number, raw, uuid, first, last, name, avatar)
+
+
+def lean_receiver(o: Any) -> calls.Receiver:
+    get = o.get
+    internal, uuid, first, last = get("internal"), get("uuid"), get("firstName"), get("lastName")
+    if internal is not None and type(internal) is not int:
+        internal = _to_int(internal, int)
+    if uuid is not None and type(uuid) is not str:
+        uuid = _to_str(uuid, str)
+    if first is not None and type(first) is not str:
+        first = _to_str(first, str)
+    if last is not None and type(last) is not str:
+        last = _to_str(last, str)
+    return calls.Receiver(internal, uuid, first, last)
+
+
+def lean_user_talk(o: Any) -> calls.UserTalk:
+    status, receivers = o.get("status"), o.get("receivers")
+    return calls.UserTalk(
+        None if status is None else _talk_status(status),
+        tuple([lean_receiver(r) for r in _items(receivers)]) if receivers else (),
+    )
+
+
+def lean_external(o: Any) -> calls.ExternalNumber:
+    get = o.get
+    raw, formatted, kind = get("numberNotFormatted"), get("numberFormatted"), get("type", _MISSING)
+    if raw is not None and type(raw) is not str:
+        raw = _to_str(raw, str)
+    if formatted is not None and type(formatted) is not str:
+        formatted = _to_str(formatted, str)
+    return calls.ExternalNumber(
+        raw, formatted, _UNKNOWN if kind is _MISSING else _contact_type(kind)
+    )
+
+
+def lean_flag(o: Any) -> calls.Flag:
+    get = o.get
+    uuid, name, color, rel = get("uuid"), get("name"), get("color"), get("relUuid", _MISSING)
+    if rel is _MISSING:
+        rel = get("reluuid")  # the documented spelling wins when both are sent
+    if uuid is not None and type(uuid) is not str:
+        uuid = _to_str(uuid, str)
+    if name is not None and type(name) is not str:
+        name = _to_str(name, str)
+    if color is not None and type(color) is not str:
+        color = _to_str(color, str)
+    if rel is not None and type(rel) is not str:
+        rel = _to_str(rel, str)
+    return calls.Flag(uuid, name, color, rel)
+
+
+def lean_call(o: Any) -> calls.CallRecord:
+    """Every rule of the lenient CallRecord hook, written out by hand."""
+    get = o.get
+    uuid, date = o["uuid"], o["callDate"]
+    direction, service, status = get("callDirection"), get("service"), get("status")
+    duration, note, cost = get("duration", 0), get("note", False), get("cost", 0)
+    destination, sms = get("destination"), get("smsData")
+    to, from_, talk, external = get("to"), get("from"), get("userTalk"), get("externalNumber")
+    flags = get("flags")
+    if type(uuid) is not str:
+        uuid = _to_str(uuid, str)
+    if type(duration) is not int:
+        duration = _to_int(duration, int)
+    if type(note) is not bool:
+        note = _to_bool(note, bool)
+    if type(cost) is not int and type(cost) is not float:
+        cost = _to_number(cost, float)
+    if destination is not None and type(destination) is not str:
+        destination = _to_str(destination, str)
+    if sms is not None and type(sms) is not str:
+        sms = _to_str(sms, str)
+    return calls.CallRecord(
+        uuid,
+        _to_datetime(date, datetime),
+        None if direction is None else _direction(direction),
+        None if service is None else _service(service),
+        None if status is None else _status(status),
+        duration,
+        note,
+        destination,
+        cost,
+        sms,
+        None if to is None else lean_caller(to),
+        None if from_ is None else lean_caller(from_),
+        None if talk is None else lean_user_talk(talk),
+        None if external is None else lean_external(external),
+        tuple([lean_flag(f) for f in _items(flags)]) if flags else (),
+    )
+
+
+def plain_hook() -> Callable[[Any, Any], Any]:
+    """A plain cattrs converter with the wire renames and nothing else: no
+    leniency rule (it loses ``reluuid``, refuses ``{}`` for a list, ...). What
+    the rules cost on top of cattrs itself."""
+    conv = cattrs.Converter(detailed_validation=False)
+    configure_union_passthrough(int | float | str | bool | None, conv)
+    conv.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+    for cls in _MODELS:
+        renames = {name: override(rename=wire) for name, wire in wire_names(cls).items()}
+        conv.register_structure_hook(
+            cls,
+            make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=False, **renames),  # type: ignore[arg-type]
+        )
+    return conv.get_structure_hook(calls.CallRecord)
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def _mutable_clone(cls: type) -> type:
+    fields = {a.name: attrs.field(default=a.default) for a in attrs.fields(cls)}
+    return attrs.make_class(f"Mutable{cls.__name__}", fields, slots=True, frozen=False)
+
+
+def _values(record: Any) -> tuple[Any, ...]:
+    return tuple(getattr(record, a.name) for a in attrs.fields(type(record)))
+
+
+def _construct_all(built: list[calls.CallRecord], frozen: bool) -> Callable[[], object]:
+    """Build every object of every record again from values already converted,
+    positionally: the least a hook must spend on construction."""
+    classes = (calls.Caller, calls.Receiver, calls.UserTalk, calls.ExternalNumber, calls.Flag)
+    caller, receiver, user_talk, external, flag = (
+        classes if frozen else tuple(_mutable_clone(c) for c in classes)
+    )
+    record = calls.CallRecord if frozen else _mutable_clone(calls.CallRecord)
+    plans = [
+        (
+            _values(r)[:10],
+            _values(r.to) if r.to else None,
+            _values(r.from_) if r.from_ else None,
+            (r.user_talk.status, [_values(x) for x in r.user_talk.receivers])
+            if r.user_talk
+            else None,
+            _values(r.external_number) if r.external_number else None,
+            [_values(f) for f in r.flags],
+        )
+        for r in built
+    ]
+
+    def work() -> object:
+        for start in range(0, len(plans), PAGE):
+            [
+                record(
+                    *head,
+                    to and caller(*to),
+                    from_ and caller(*from_),
+                    talk and user_talk(talk[0], tuple([receiver(*x) for x in talk[1]])),
+                    ext and external(*ext),
+                    tuple([flag(*f) for f in flags]),
+                )
+                for head, to, from_, talk, ext, flags in plans[start : start + PAGE]
+            ]
+        return None
+
+    return work
+
+
+def report(records: int, repeats: int) -> None:
+    items = CallDataset(count=records).calls
+    n = len(items)
+    bodies = [
+        orjson.dumps(
+            {
+                "success": True,
+                "data": items[i : i + PAGE],
+                "otherData": {"totalCount": n},
+                "message": "OK",
+            }
+        )
+        for i in range(0, n, PAGE)
+    ]
+    call = hook(calls.CallRecord)
+    caller = hook(calls.Caller | None)
+    user_talk = hook(calls.UserTalk | None)
+    external = hook(calls.ExternalNumber | None)
+    flags = hook(tuple[calls.Flag, ...])
+    direction = hook(calls.CallDirection | None)
+    service = hook(calls.CallService | None)
+    status = hook(calls.CallStatus | None)
+    date = hook(datetime)
+    to_str, to_int, to_bool = hook(str), hook(int), hook(bool)
+    ostr, number = hook(str | None), hook(int | float)
+    plain = plain_hook()
+    built = [call(o, calls.CallRecord) for o in items]
+    assert [lean_call(o) for o in items] == built, "the lean hook must build the same records"
+
+    pages = [items[i : i + PAGE] for i in range(0, n, PAGE)]
+
+    def each_page(
+        work: Callable[[Any], object], inputs: list[Any] | None = None
+    ) -> Callable[[], object]:
+        # Page by page, each page's results dropped before the next, as in a pull.
+        def run() -> object:
+            for page in pages if inputs is None else inputs:
+                work(page)
+            return None
+
+        return run
+
+    parts: dict[str, Callable[[], object]] = {
+        "  to + from (Caller x 2)": each_page(
+            lambda page: [
+                (caller(o["to"], calls.Caller), caller(o["from"], calls.Caller)) for o in page
+            ]
+        ),
+        "  userTalk (UserTalk + Receiver)": each_page(
+            lambda page: [user_talk(o["userTalk"], calls.UserTalk) for o in page]
+        ),
+        "  externalNumber": each_page(
+            lambda page: [external(o["externalNumber"], None) for o in page]
+        ),
+        "  flags (tuple of Flag, reluuid alias)": each_page(
+            lambda page: [flags(o["flags"], tuple[calls.Flag, ...]) for o in page]
+        ),
+        "  3 enums (direction, service, status)": each_page(
+            lambda page: [
+                (
+                    direction(o["callDirection"], None),
+                    service(o["service"], None),
+                    status(o["status"], None),
+                )
+                for o in page
+            ]
+        ),
+        "  callDate (datetime.fromisoformat)": each_page(
+            lambda page: [date(o["callDate"], datetime) for o in page]
+        ),
+        "  6 scalars (uuid, duration, note, ...)": each_page(
+            lambda page: [
+                (
+                    to_str(o["uuid"], str),
+                    to_int(o["duration"], int),
+                    to_bool(o["note"], bool),
+                    ostr(o["destination"], None),
+                    number(o["cost"], None),
+                    ostr(o["smsData"], None),
+                )
+                for o in page
+            ]
+        ),
+    }
+    rows: dict[str, Callable[[], object]] = {
+        "orjson.loads of the page": each_page(orjson.loads, bodies),
+        "parse_envelope (lenient_json + checks)": each_page(parse_envelope, bodies),
+        "parse_page (envelope + hook + Page)": each_page(
+            lambda body: parse_page(body, calls.CallRecord, 1), bodies
+        ),
+        "lenient CallRecord hook, whole": each_page(
+            lambda page: [call(o, calls.CallRecord) for o in page]
+        ),
+        **parts,
+        "floor: every object rebuilt, frozen": _construct_all(built, frozen=True),
+        "floor: every object rebuilt, non-frozen": _construct_all(built, frozen=False),
+        "hand-written lean hook (same rules)": each_page(lambda page: [lean_call(o) for o in page]),
+        "plain cattrs, renames only (no rule)": each_page(
+            lambda page: [plain(o, calls.CallRecord) for o in page]
+        ),
+    }
+    # The data set stays alive but out of the collector's way, as in a pull's
+    # process, whose heap holds little beside the page in hand.
+    gc.collect()
+    gc.freeze()
+    # Round-robin, best of the repeats: a load spike hits one repeat of every row.
+    # Each row with the collector on (as shipped) and off (its share).
+    best = {(name, on): float("inf") for name in rows for on in (True, False)}
+    for _ in range(repeats):
+        for name, work in rows.items():
+            for on in (True, False):
+                gc.collect()
+                if not on:
+                    gc.disable()
+                started = time.process_time()
+                work()
+                elapsed = time.process_time() - started
+                gc.enable()
+                best[name, on] = min(best[name, on], elapsed)
+    gc.unfreeze()
+    cost = {key: seconds / n * 1e6 for key, seconds in best.items()}
+    rest = {
+        on: cost["lenient CallRecord hook, whole", on] - sum(cost[name, on] for name in parts)
+        for on in (True, False)
+    }
+
+    print(
+        f"{n:,} call records of the emulator's data, page by page, best of {repeats};"
+        " µs per record, collector on / off"
+    )
+    for name in rows:
+        print(f"   {name:<44} {cost[name, True]:7.2f} {cost[name, False]:7.2f}")
+        if name == list(parts)[-1]:
+            print(f"   {'  the record itself (the rest)':<44} {rest[True]:7.2f} {rest[False]:7.2f}")
+    whole = cost["parse_page (envelope + hook + Page)", True]
+    print(f"   records/s of parse_page alone, collector on: {1e6 / whole:,.0f}")
+
+
+def profile(records: int) -> None:
+    items = CallDataset(count=records).calls
+    call = hook(calls.CallRecord)
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for o in items:
+        call(o, calls.CallRecord)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)
+    print(f"cProfile of the lenient hook over {len(items):,} records: own CPU time, µs per record")
+    for (path, line, name), (_, calls_n, own, cum, _) in entries[:18]:
+        where = f"{path.rsplit('/', 1)[-1]}:{line}"
+        print(
+            f"   {own / len(items) * 1e6:6.2f} own {cum / len(items) * 1e6:6.2f} cum"
+            f" {calls_n / len(items):5.1f} calls/rec  {name} ({where})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="also run cProfile")
+    args = parser.parse_args()
+    report(args.records, args.repeats)
+    if args.profile:
+        profile(args.records)
+
+
+if __name__ == "__main__":
+    main()
