@@ -79,14 +79,19 @@ def _cpu_task() -> float:
     return time.perf_counter() - started
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages (other processes competing for the cores)."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def noise_line(runs: int = 9) -> str:
     """One line on how noisy the machine is right now: the spread of a fixed
     pure-Python CPU task over *runs* runs, and the load average."""
     times = sorted(_cpu_task() * 1000 for _ in range(runs))
     median = statistics.median(times)
     spread = (times[-1] - times[0]) / median * 100
-    with open("/proc/loadavg") as f:
-        load = " ".join(f.read().split()[:3])
+    load = load_average()
     return (
         f"noise: a fixed CPU task, {runs} runs: median {median:.1f} ms, "
         f"{times[0]:.1f}-{times[-1]:.1f} ms (spread {spread:.0f} % of the median); "

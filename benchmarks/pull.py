@@ -44,7 +44,15 @@ from pathlib import Path
 
 import orjson
 from _bare import NOTES, PAGE_SIZE, fan_out, pipelined_pull, windowed_requests
-from _common import TOKEN, Ratio, emulator_process, noise_line, rss_mib, spread_text
+from _common import (
+    TOKEN,
+    Ratio,
+    emulator_process,
+    load_average,
+    noise_line,
+    rss_mib,
+    spread_text,
+)
 
 from ccrm_async import CCRMClient
 from ccrm_async.cli import main as cli_main
@@ -329,7 +337,9 @@ def main() -> None:
     started = time.perf_counter()
     results = []
     for number in args.only:
-        results.append(MEASUREMENTS[number](args.repeats or DEFAULT_REPEATS[number]))
+        result = MEASUREMENTS[number](args.repeats or DEFAULT_REPEATS[number])
+        print(f"   (load average now {load_average()})")
+        results.append(result)
     print(noise_line())
     print(f"summary ({time.perf_counter() - started:.0f} s; median of the repeats, their range):")
     for result in results:
