@@ -68,7 +68,7 @@ ONE_WINDOW = "1000w"  # aligned from 2000-01-03: no boundary inside January 2024
 # -- the library's side -----------------------------------------------------------------
 
 
-async def _library_pull(url: str, concurrency: int) -> int:
+async def library_pull(url: str, concurrency: int) -> int:
     async with CCRMClient(base_url=url, token=TOKEN, concurrency=concurrency) as crm:
         count = 0
         async for _ in crm.call_history(*RANGE):
@@ -78,7 +78,7 @@ async def _library_pull(url: str, concurrency: int) -> int:
 
 def library_seconds(url: str, concurrency: int, expected: int) -> float:
     started = time.perf_counter()
-    count = asyncio.run(_library_pull(url, concurrency))
+    count = asyncio.run(library_pull(url, concurrency))
     elapsed = time.perf_counter() - started
     assert count == expected, f"library pulled {count} records, expected {expected}"
     return elapsed

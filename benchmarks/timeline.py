@@ -30,14 +30,13 @@ from typing import Any
 import _bare
 import aiohttp
 from _common import TOKEN, emulator_process
+from pull import RANGE, library_pull
 
 import ccrm_async.client
-from ccrm_async import CallRecord, CCRMClient
+from ccrm_async import CallRecord
 from ccrm_async.converter import LENIENT
 from ccrm_async.pagination import Page, PullStats, paginate
 from ccrm_async.testing import CallDataset
-
-RANGE = ("2024-01-01 00:00:00", "2024-01-31 23:59:59")
 
 
 class Recorder:
@@ -139,14 +138,6 @@ def instrument(recorder: Recorder) -> Callable[[], None]:
         _bare.parse_calls = bare_parse
 
     return undo
-
-
-async def library_pull(url: str, concurrency: int) -> int:
-    async with CCRMClient(base_url=url, token=TOKEN, concurrency=concurrency) as crm:
-        count = 0
-        async for _ in crm.call_history(*RANGE):
-            count += 1
-        return count
 
 
 def measure(name: str, url: str, concurrency: int, pull: Callable[[], Any]) -> None:
