@@ -58,7 +58,11 @@ def emulator_process(
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:  # a big data set takes a while to free on a busy machine
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def rss_mib() -> float:
