@@ -10,10 +10,11 @@ CPU time rather than wall time, so the least disturbed by a busy machine) for:
   the record's own frame (what is left: the generated function's ``in``
   checks, its ``res`` dict and the frozen ``__init__``);
 - floors: building the same attrs objects from values already converted
-  (frozen as shipped, and non-frozen clones), and a hand-written hook that
-  applies every lenient rule of ``ccrm_async/converter.py`` with positional
-  construction and inline fast paths (checked equal to the library's output
-  on every record), as the measure of what a leaner generated hook can reach;
+  (frozen as shipped, and non-frozen clones), and the prototype of generated
+  hooks in ``_lean.py`` (the lenient rules of ``ccrm_async/converter.py``,
+  inline fast paths, positional construction; checked equal to the library's
+  output on every record), as the measure of what leaner hooks can reach;
+- a plain cattrs converter with the renames only (no rule), for scale;
 - ``--profile``: cProfile of the lenient hook, the top functions by own time,
   in microseconds per record (cProfile inflates small calls: read it for the
   ranking, the timings above for the costs).
@@ -33,21 +34,12 @@ from typing import Any
 import attrs
 import cattrs
 import orjson
+from _lean import LeanHooks
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
 from ccrm_async._core.responses import parse_envelope
-from ccrm_async.converter import (
-    _MODELS,
-    LENIENT,
-    _items,
-    _to_bool,
-    _to_datetime,
-    _to_int,
-    _to_number,
-    _to_str,
-    wire_names,
-)
+from ccrm_async.converter import _MODELS, LENIENT, wire_names
 from ccrm_async.models import calls
 from ccrm_async.parsing import parse_page
 from ccrm_async.testing import CallDataset
@@ -57,152 +49,6 @@ PAGE = 1000
 
 def hook(cls: Any) -> Callable[[Any, Any], Any]:
     return LENIENT.get_structure_hook(cls)
-
-
-# -- a lean hook: the same rules, written the way a code generator could emit them -----
-#
-# One dict.get per field (no ``in`` and then ``o[key]``), the common type checked
-# inline (``type(v) is str``) so a helper is called only for a value that needs
-# bending, enum members cached per class, and positional construction (no
-# ``res`` dict and ``**res``).
-
-_MISSING: Any = object()
-_ENUM = LENIENT.get_structure_hook(calls.CallDirection)  # the shared WireEnum hook
-_UNKNOWN = calls.ContactType.UNKNOWN
-
-
-def _enum_reader(cls: Any) -> Callable[[Any], Any]:
-    seen: dict[Any, Any] = {}
-
-    def read(value: Any) -> Any:
-        member = seen.get(value)
-        if member is None:
-            member = _ENUM(value, cls)
-            if len(seen) < 256:
-                seen[value] = member
-        return member
-
-    return read
-
-
-_contact_type = _enum_reader(calls.ContactType)
-_talk_status = _enum_reader(calls.TalkStatus)
-_direction = _enum_reader(calls.CallDirection)
-_service = _enum_reader(calls.CallService)
-_status = _enum_reader(calls.CallStatus)
-
-
-def lean_caller(o: Any) -> calls.Caller:
-    get = o.get
-    kind = get("type", _MISSING)
-    number, raw, uuid = get("number"), get("numberNotFormatted"), get("uuid")
-    first, last, name, avatar = get("firstName"), get("lastName"), get("name"), get("avatar")
-    if number is not None and type(number) is not str:
-        number = _to_str(number, str)
-    if raw is not None and type(raw) is not str:
-        raw = _to_str(raw, str)
-    if uuid is not None and type(uuid) is not str:
-        uuid = _to_str(uuid, str)
-    if first is not None and type(first) is not str:
-        first = _to_str(first, str)
-    if last is not None and type(last) is not str:
-        last = _to_str(last, str)
-    if name is not None and type(name) is not str:
-        name = _to_str(name, str)
-    if avatar is not None and type(avatar) is not str:
-        avatar = _to_str(avatar, str)
-    kind = _UNKNOWN if kind is _MISSING else _contact_type(kind)
-    return calls.Caller(kind, number, raw, uuid, first, last, name, avatar)
-
-
-def lean_receiver(o: Any) -> calls.Receiver:
-    get = o.get
-    internal, uuid, first, last = get("internal"), get("uuid"), get("firstName"), get("lastName")
-    if internal is not None and type(internal) is not int:
-        internal = _to_int(internal, int)
-    if uuid is not None and type(uuid) is not str:
-        uuid = _to_str(uuid, str)
-    if first is not None and type(first) is not str:
-        first = _to_str(first, str)
-    if last is not None and type(last) is not str:
-        last = _to_str(last, str)
-    return calls.Receiver(internal, uuid, first, last)
-
-
-def lean_user_talk(o: Any) -> calls.UserTalk:
-    status, receivers = o.get("status"), o.get("receivers")
-    return calls.UserTalk(
-        None if status is None else _talk_status(status),
-        tuple([lean_receiver(r) for r in _items(receivers)]) if receivers else (),
-    )
-
-
-def lean_external(o: Any) -> calls.ExternalNumber:
-    get = o.get
-    raw, formatted, kind = get("numberNotFormatted"), get("numberFormatted"), get("type", _MISSING)
-    if raw is not None and type(raw) is not str:
-        raw = _to_str(raw, str)
-    if formatted is not None and type(formatted) is not str:
-        formatted = _to_str(formatted, str)
-    return calls.ExternalNumber(
-        raw, formatted, _UNKNOWN if kind is _MISSING else _contact_type(kind)
-    )
-
-
-def lean_flag(o: Any) -> calls.Flag:
-    get = o.get
-    uuid, name, color, rel = get("uuid"), get("name"), get("color"), get("relUuid", _MISSING)
-    if rel is _MISSING:
-        rel = get("reluuid")  # the documented spelling wins when both are sent
-    if uuid is not None and type(uuid) is not str:
-        uuid = _to_str(uuid, str)
-    if name is not None and type(name) is not str:
-        name = _to_str(name, str)
-    if color is not None and type(color) is not str:
-        color = _to_str(color, str)
-    if rel is not None and type(rel) is not str:
-        rel = _to_str(rel, str)
-    return calls.Flag(uuid, name, color, rel)
-
-
-def lean_call(o: Any) -> calls.CallRecord:
-    """Every rule of the lenient CallRecord hook, written out by hand."""
-    get = o.get
-    uuid, date = o["uuid"], o["callDate"]
-    direction, service, status = get("callDirection"), get("service"), get("status")
-    duration, note, cost = get("duration", 0), get("note", False), get("cost", 0)
-    destination, sms = get("destination"), get("smsData")
-    to, from_, talk, external = get("to"), get("from"), get("userTalk"), get("externalNumber")
-    flags = get("flags")
-    if type(uuid) is not str:
-        uuid = _to_str(uuid, str)
-    if type(duration) is not int:
-        duration = _to_int(duration, int)
-    if type(note) is not bool:
-        note = _to_bool(note, bool)
-    if type(cost) is not int and type(cost) is not float:
-        cost = _to_number(cost, float)
-    if destination is not None and type(destination) is not str:
-        destination = _to_str(destination, str)
-    if sms is not None and type(sms) is not str:
-        sms = _to_str(sms, str)
-    return calls.CallRecord(
-        uuid,
-        _to_datetime(date, datetime),
-        None if direction is None else _direction(direction),
-        None if service is None else _service(service),
-        None if status is None else _status(status),
-        duration,
-        note,
-        destination,
-        cost,
-        sms,
-        None if to is None else lean_caller(to),
-        None if from_ is None else lean_caller(from_),
-        None if talk is None else lean_user_talk(talk),
-        None if external is None else lean_external(external),
-        tuple([lean_flag(f) for f in _items(flags)]) if flags else (),
-    )
 
 
 def plain_hook() -> Callable[[Any, Any], Any]:
@@ -299,8 +145,9 @@ def report(records: int, repeats: int) -> None:
     to_str, to_int, to_bool = hook(str), hook(int), hook(bool)
     ostr, number = hook(str | None), hook(int | float)
     plain = plain_hook()
+    lean_call = LeanHooks()[calls.CallRecord]
     built = [call(o, calls.CallRecord) for o in items]
-    assert [lean_call(o) for o in items] == built, "the lean hook must build the same records"
+    assert [lean_call(o) for o in items] == built, "the lean hooks must build the same records"
 
     pages = [items[i : i + PAGE] for i in range(0, n, PAGE)]
 
@@ -369,7 +216,9 @@ def report(records: int, repeats: int) -> None:
         **parts,
         "floor: every object rebuilt, frozen": _construct_all(built, frozen=True),
         "floor: every object rebuilt, non-frozen": _construct_all(built, frozen=False),
-        "hand-written lean hook (same rules)": each_page(lambda page: [lean_call(o) for o in page]),
+        "generated lean hooks (_lean.py, same rules)": each_page(
+            lambda page: [lean_call(o) for o in page]
+        ),
         "plain cattrs, renames only (no rule)": each_page(
             lambda page: [plain(o, calls.CallRecord) for o in page]
         ),
