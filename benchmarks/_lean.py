@@ -1,7 +1,9 @@
 """A prototype of leaner lenient hooks, generated from the models (benchmark only).
 
-The same rules as ``ccrm_async.converter.LENIENT`` for the call-history models,
-emitted the way a small code generator could emit them instead of cattrs'
+The fast path of ``ccrm_async.converter.LENIENT`` for the call-history models
+(its registered hooks: documented spellings, the same helpers; a value they
+refuse raises, and the library then reads the record through ``read_record``),
+emitted the way a small code generator could emit it instead of cattrs'
 ``make_dict_structure_fn``:
 
 - one ``dict.get`` per field (cattrs does ``'key' in o`` and then ``o['key']``,
@@ -20,6 +22,8 @@ builds and times both.
 
 from __future__ import annotations
 
+import functools
+import operator
 import types
 from collections.abc import Callable
 from datetime import datetime
@@ -30,12 +34,12 @@ import attrs
 from ccrm_async.converter import (
     _ALIASES,
     LENIENT,
-    _items,
     _to_bool,
     _to_datetime,
     _to_int,
     _to_number,
     _to_str,
+    _Unfit,
     wire_names,
 )
 from ccrm_async.models._enum import WireEnum
@@ -52,10 +56,16 @@ _SCALARS: dict[Any, tuple[str, Callable[[Any, Any], Any]]] = {
 
 
 def _optional_inner(tp: Any) -> Any:
+    """``X`` of ``X | None`` (``int | float`` of ``int | float | None``), else None."""
     args = get_args(tp)
-    if get_origin(tp) in (types.UnionType,) and len(args) == 2 and type(None) in args:
-        return next(a for a in args if a is not type(None))
-    return None
+    if get_origin(tp) is not types.UnionType or type(None) not in args:
+        return None
+    return functools.reduce(operator.or_, [a for a in args if a is not type(None)])
+
+
+def _unfit() -> Any:
+    """A value not in its documented spelling: the record takes the slow path."""
+    raise _Unfit
 
 
 def _enum_reader(cls: type[WireEnum]) -> Callable[[Any], WireEnum]:
@@ -90,7 +100,7 @@ class LeanHooks:
         attrs.resolve_types(cls)
         names = wire_names(cls)
         aliases = {doc: alias for alias, doc in _ALIASES.get(cls, {}).items()}
-        env: dict[str, Any] = {"MISSING": MISSING, "_items": _items, "cls": cls}
+        env: dict[str, Any] = {"MISSING": MISSING, "unfit": _unfit, "cls": cls}
         lines = [f"def structure_{cls.__name__}(o):", "    get = o.get"]
         args = []
         for i, field in enumerate(attrs.fields(cls)):
@@ -112,8 +122,15 @@ class LeanHooks:
             raise TypeError(f"{field.name}: factory defaults are not generated")
         env[f"d_{var}"] = default
         inner = _optional_inner(tp)
+        if inner is datetime:  # "" is an absent date-time too: the library's own hook
+            inner = None
         read = self._reader(inner if inner is not None else tp, var, env)
-        if inner is not None and read != var:
+        if inner is not None and attrs.has(inner):
+            # [{...}], [] or {} for an object: the slow path reads them
+            read = (
+                f"None if {var} is None else {read} if type({var}) is dict and {var} else unfit()"
+            )
+        elif inner is not None and read != var:
             read = f"None if {var} is None else {read}"
         scalar = _SCALARS.get(inner if inner is not None else tp)
         check = ""
@@ -159,7 +176,11 @@ class LeanHooks:
             return f"r_{var}({var})"
         if get_origin(tp) is tuple and attrs.has(get_args(tp)[0]):
             env[f"r_{var}"] = self[get_args(tp)[0]]
-            return f"(tuple([r_{var}(x) for x in _items({var})]) if {var} else ())"
+            return (
+                f"(tuple([r_{var}(x) if type(x) is dict else unfit() for x in {var}])"
+                f" if type({var}) is list else () if type({var}) is dict and not {var}"
+                " else unfit())"
+            )
         env[f"r_{var}"] = LENIENT.get_structure_hook(tp)
         env[f"t_{var}"] = tp
         return f"r_{var}({var}, t_{var})"
