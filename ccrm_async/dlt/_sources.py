@@ -50,12 +50,14 @@ ROWS_PER_TABLE = 1000
 #: Column hints beyond what the Arrow schemas say: the keys dlt cannot infer.
 _CALL_HINTS: dict[str, TColumnSchema] = {
     "uuid": {"nullable": False},
-    "call_date": {"data_type": "timestamp", "timezone": True, "nullable": False},
+    # None when the API sent no readable date (a MySQL zero date): such a call
+    # is loaded, never dropped, and counted in the pull's stats as bent.
+    "call_date": {"data_type": "timestamp", "timezone": True, "nullable": True},
 }
 _NOTE_HINTS: dict[str, TColumnSchema] = {
     "uuid": {"nullable": False},
     "created": {"data_type": "timestamp", "timezone": True},
-    "call_date": {"data_type": "timestamp", "timezone": True, "nullable": False},
+    "call_date": {"data_type": "timestamp", "timezone": True, "nullable": True},
 }
 
 
@@ -206,6 +208,8 @@ def _calls_resource(
         initial_value=start,
         lag=overlap.total_seconds(),
         allow_external_schedulers=False,
+        # A call without a readable date is loaded, not dropped or fatal.
+        on_cursor_value_missing="include",
     )
     notes_hints = dlt.mark.make_hints(
         table_name="notes",

@@ -66,7 +66,7 @@ _CALL_TYPES: Mapping[str, pa.DataType] = {
 }
 _NOTE_TYPES: Mapping[str, pa.DataType] = {"created": TIMESTAMP}
 _CALL_DATE = CALL_COLUMNS.index("call_date")
-_REQUIRED = ("uuid", "call_date", "call_uuid")
+_REQUIRED = ("uuid", "call_uuid")  # call_date is None for a zero-dated call
 _CREATED = NOTE_COLUMNS.index("created")
 
 
@@ -85,9 +85,7 @@ _ACCOUNT = pa.field("account", pa.string(), nullable=False)
 CALLS_SCHEMA = _schema(CALL_COLUMNS, _CALL_TYPES, _ACCOUNT)
 #: The ``notes`` table: the SQLite sink's columns, ``account``, and the call's
 #: ``call_date`` (the incremental cursor of the resource that loads them).
-NOTES_SCHEMA = _schema(
-    NOTE_COLUMNS, _NOTE_TYPES, pa.field("call_date", TIMESTAMP, nullable=False), _ACCOUNT
-)
+NOTES_SCHEMA = _schema(NOTE_COLUMNS, _NOTE_TYPES, pa.field("call_date", TIMESTAMP), _ACCOUNT)
 #: The ``custom_fields`` table: one row per field, its parameters as JSON.
 CUSTOM_FIELDS_SCHEMA = pa.schema(
     [

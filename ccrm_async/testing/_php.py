@@ -46,7 +46,9 @@ class PhpHabits:
       record is spelled the same on every request;
     - ``unreadable_rate``: share of call records made unreadable (see
       :func:`unreadable`), also drawn per uuid;
-    - ``unreadable_uuids``: call records made unreadable, by uuid.
+    - ``unreadable_uuids``: call records made unreadable, by uuid;
+    - ``zero_date_uuids``: call records whose ``callDate`` is sent as the MySQL
+      zero date ``0000-00-00 00:00:00`` (still selected by their real date).
     """
 
     bom: bool = False
@@ -55,6 +57,7 @@ class PhpHabits:
     record_rate: float = 0.0
     unreadable_rate: float = 0.0
     unreadable_uuids: frozenset[str] = frozenset()
+    zero_date_uuids: frozenset[str] = frozenset()
     seed: int = 0
 
     @property
@@ -67,6 +70,7 @@ class PhpHabits:
             or self.record_rate
             or self.unreadable_rate
             or self.unreadable_uuids
+            or self.zero_date_uuids
         )
 
     def spell(self, record: dict[str, Any], *, spoil: bool = True) -> dict[str, Any]:
@@ -77,6 +81,8 @@ class PhpHabits:
         spoiled = rng.random() < self.unreadable_rate or uuid in self.unreadable_uuids
         if spoil and spoiled:
             return unreadable(record, rng)
+        if uuid in self.zero_date_uuids:
+            record = {**record, "callDate": "0000-00-00 00:00:00"}
         if rng.random() < self.record_rate:
             habits = [h for h in RECORD_HABITS if rng.random() < 0.5] or ["wrap_objects"]
             return php_spelling(record, habits, rng)

@@ -17,7 +17,7 @@ from ccrm_async import CCRMError, ValidationError
 from ccrm_async.dlt import ccrm_source, intum_source
 from ccrm_async.intum import Deal, IntumClient
 from ccrm_async.sinks._records import CALL_COLUMNS, NOTE_COLUMNS
-from ccrm_async.testing import CCRMEmulator, Faults, IntumEmulator
+from ccrm_async.testing import CCRMEmulator, Faults, IntumEmulator, PhpHabits
 
 from conftest import FAST_RETRY
 
@@ -187,6 +187,26 @@ async def test_without_notes_and_custom_fields_only_calls(
     assert not year_emulator.requests("/publicApi/notes")
     (count,) = _query(pipeline, "SELECT count(*) FROM calls")[0]
     assert count == len(year_emulator.dataset.select("2024-01-01 00:00:00", "2024-01-31 23:59:59"))
+
+
+async def test_a_call_without_a_readable_date_is_loaded_not_dropped(
+    make_pipeline: Callable[..., Any],
+) -> None:
+    # The API sends one call's date as a MySQL zero date: the call is read with
+    # no date (issue 10) and must reach the warehouse, with a NULL call_date.
+    async with CCRMEmulator(calls=300, start=datetime(2024, 1, 1), days=20) as emu:
+        zero = emu.dataset.calls[10]["uuid"]
+        emu.php = PhpHabits(zero_date_uuids=frozenset({zero}))
+        pipeline = make_pipeline()
+        await _run(pipeline, _source(emu, notes=False, custom_fields=False, date_to="2024-01-31"))
+        rows = dict(_query(pipeline, "SELECT uuid, call_date FROM calls"))
+        assert len(rows) == 300
+        assert rows[zero] is None
+        assert all(value is not None for uuid, value in rows.items() if uuid != zero)
+
+        # A second run keeps it once (merge by uuid), the cursor ignores it.
+        await _run(pipeline, _source(emu, notes=False, custom_fields=False, date_to="2024-01-31"))
+        assert _query(pipeline, "SELECT count(*), count(DISTINCT uuid) FROM calls") == [(300, 300)]
 
 
 def test_bad_settings_fail_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
