@@ -32,6 +32,7 @@ import contextlib
 import errno
 import logging
 import signal
+import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
@@ -46,8 +47,10 @@ __all__ = [
     "AppServer",
     "ConnectionLimits",
     "Running",
+    "ScrubbedServerLog",
     "ServedAsContext",
     "connection_guard",
+    "printable",
     "serve",
     "signal_handlers",
 ]
@@ -434,3 +437,61 @@ def signal_handlers(callback: Callable[[], object], *signals: signal.Signals) ->
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def printable(text: str | None) -> str:
+    """*text* as it may go into a log line: non-printable characters (CR, LF,
+    controls) escaped, so no input can forge or split a line."""
+    if text is None:
+        return "-"
+    return text if text.isprintable() else repr(text)
+
+
+class ScrubbedServerLog:
+    """A stand-in for aiohttp's server logger that never logs request data.
+
+    aiohttp logs a malformed request with ``logger.exception("Error handling
+    request from %s", remote, exc_info=exc)``, and the exception's text holds
+    the raw request line. This keeps aiohttp's own message (the peer address
+    only), adds the exception's *type*, drops the traceback, and logs it on
+    *name* (``ccrm_async.thulium.http`` for the lookup,
+    ``ccrm_async.exports.http`` for the export receiver). Give it to
+    :func:`serve` or ``web.AppRunner(..., logger=...)``.
+    """
+
+    def __init__(self, name: str = "ccrm_async.thulium.http") -> None:
+        self._log = logging.getLogger(name)
+
+    def _emit(self, level: int, msg: object, *args: object, **kw: Any) -> None:
+        if not self._log.isEnabledFor(level):
+            return
+        exc = kw.get("exc_info")
+        if exc is True:
+            exc = sys.exc_info()[1]
+        elif isinstance(exc, tuple):
+            exc = exc[1]
+        text = str(msg)
+        if args:
+            try:
+                text %= tuple(printable(str(a)) for a in args)
+            except (TypeError, ValueError):
+                text += " " + " ".join(printable(str(a)) for a in args)
+        if isinstance(exc, BaseException):
+            text += f" ({type(exc).__name__})"
+        self._log.log(level, "%s", printable(text))
+
+    def debug(self, msg: object, *args: object, **kw: Any) -> None:
+        self._emit(logging.DEBUG, msg, *args, **kw)
+
+    def info(self, msg: object, *args: object, **kw: Any) -> None:
+        self._emit(logging.INFO, msg, *args, **kw)
+
+    def warning(self, msg: object, *args: object, **kw: Any) -> None:
+        self._emit(logging.WARNING, msg, *args, **kw)
+
+    def error(self, msg: object, *args: object, **kw: Any) -> None:
+        self._emit(logging.ERROR, msg, *args, **kw)
+
+    def exception(self, msg: object, *args: object, **kw: Any) -> None:
+        kw.setdefault("exc_info", True)
+        self._emit(logging.ERROR, msg, *args, **kw)

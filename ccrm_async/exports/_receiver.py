@@ -61,7 +61,7 @@ from .._core.callback import (
 )
 from .._core.export_files import ExportFormat
 from .._core.export_lifecycle import MAX_TRIES, ExportStatus, Lifecycle, Verdict
-from .._serving import ServedAsContext, serve
+from .._serving import ScrubbedServerLog, ServedAsContext, serve
 from ..errors import DownloadError, ExportCancelled, ExportError, ExportTimeout
 from ..transport import Clock, Transport
 from ._download import DEFAULT_MAX_BYTES, REFUSALS, download_export
@@ -197,9 +197,6 @@ class ExportReceiver(ServedAsContext):
             raise RuntimeError("the receiver is closed")
         if self._listen is not None:
             host, port = self._listen
-            # Imported here: ccrm_async.thulium imports this package.
-            from ..thulium.app import ScrubbedServerLog
-
             app = web.Application()
             self.mount(app)
             running = await serve(
@@ -254,7 +251,8 @@ class ExportReceiver(ServedAsContext):
         """Add the callback route to *app*. The path holds the token: serve
         *app* with aiohttp's access log off and its server log scrubbed, as
         :meth:`start` does: ``web.AppRunner(app, access_log=None,
-        logger=ccrm_async.thulium.ScrubbedServerLog("ccrm_async.exports.http"))``."""
+        logger=ccrm_async.thulium.ScrubbedServerLog("ccrm_async.exports.http"))``
+        (the same class as the lookup server's)."""
         app.router.add_routes(self.routes())
 
     # -- jobs -------------------------------------------------------------------------

@@ -39,7 +39,6 @@ serve the app yourself, do the same:
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -47,7 +46,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .._serving import ConnectionLimits, Running, ServedAsContext, serve
+from .._serving import (
+    ConnectionLimits,
+    Running,
+    ScrubbedServerLog,
+    ServedAsContext,
+    printable,
+    serve,
+)
 from .access import AccessControl, DistinctNumberLimiter, IPNetwork
 from .directory import ContactDirectory
 from .fields import DEFAULT_FIELDS, FieldPolicy, thulium_record
@@ -180,7 +186,7 @@ class LookupService:
             log.info(
                 "lookup %s from %s: %d in %.1f ms",
                 masked,
-                _printable(request.remote),
+                printable(request.remote),
                 response.status,
                 (self._clock() - started) * 1000,
             )
@@ -214,12 +220,6 @@ class LookupService:
             contact, custom_field_names=self.directory.custom_field_names, policy=self.policy
         )
         return _json(200, record), masked
-
-
-def _printable(text: str | None) -> str:
-    if text is None:
-        return "-"
-    return text if text.isprintable() else repr(text)
 
 
 #: Where :func:`create_lookup_app` keeps its :class:`LookupService` in the app.
@@ -298,54 +298,6 @@ def create_lookup_app(
     app[LOOKUP_SERVICE] = service
     app.add_routes(service.routes())
     return app
-
-
-class ScrubbedServerLog:
-    """A stand-in for aiohttp's server logger that never logs request data.
-
-    aiohttp logs a malformed request with ``logger.exception("Error handling
-    request from %s", remote, exc_info=exc)``, and the exception's text holds
-    the raw request line. This keeps aiohttp's own message (the peer address
-    only), adds the exception's *type*, drops the traceback, and logs it on
-    ``ccrm_async.thulium.http``. Give it to ``web.AppRunner(..., logger=...)``.
-    """
-
-    def __init__(self, name: str = "ccrm_async.thulium.http") -> None:
-        self._log = logging.getLogger(name)
-
-    def _emit(self, level: int, msg: object, *args: object, **kw: Any) -> None:
-        if not self._log.isEnabledFor(level):
-            return
-        exc = kw.get("exc_info")
-        if exc is True:
-            exc = sys.exc_info()[1]
-        elif isinstance(exc, tuple):
-            exc = exc[1]
-        text = str(msg)
-        if args:
-            try:
-                text %= tuple(_printable(str(a)) for a in args)
-            except (TypeError, ValueError):
-                text += " " + " ".join(_printable(str(a)) for a in args)
-        if isinstance(exc, BaseException):
-            text += f" ({type(exc).__name__})"
-        self._log.log(level, "%s", _printable(text))
-
-    def debug(self, msg: object, *args: object, **kw: Any) -> None:
-        self._emit(logging.DEBUG, msg, *args, **kw)
-
-    def info(self, msg: object, *args: object, **kw: Any) -> None:
-        self._emit(logging.INFO, msg, *args, **kw)
-
-    def warning(self, msg: object, *args: object, **kw: Any) -> None:
-        self._emit(logging.WARNING, msg, *args, **kw)
-
-    def error(self, msg: object, *args: object, **kw: Any) -> None:
-        self._emit(logging.ERROR, msg, *args, **kw)
-
-    def exception(self, msg: object, *args: object, **kw: Any) -> None:
-        kw.setdefault("exc_info", True)
-        self._emit(logging.ERROR, msg, *args, **kw)
 
 
 class LookupServer(ServedAsContext):
