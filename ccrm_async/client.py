@@ -8,14 +8,17 @@ from datetime import tzinfo
 from functools import partial
 from typing import Protocol, TypeVar
 
+import aiohttp
+import attrs
 import cattrs
 from aiohttp.abc import AbstractResolver
 
-from ._client_base import APIClient, resolve_credentials, timeouts
+from ._client_base import APIClient, check_at_least_one, resolve_credentials, timeouts
 from ._core.dates import DateLike, date_range
 from .config import RetryPolicy, Secret, Timeouts
 from .converter import LENIENT, make_converter
 from .custom_fields import CustomFields
+from .events import EventCallback, PageEvent, PullEvent, emit
 from .exports import ExportJob, ExportReceiver, start_export
 from .models import CallRecord, Note, RejectedRecord
 from .pagination import OrderedWindow, Pull, PullStats, RejectHandler, paginate
@@ -68,8 +71,14 @@ class CCRMClient(APIClient):
     - ``strict`` (False): a record that cannot be read is rejected and the pull
       goes on (see ``on_reject`` of :meth:`call_history`); with True the first
       one raises :class:`~ccrm_async.ResponseError` naming the page, the uuid
-      and the field path (for tests that must catch schema drift).
+      and the field path (for tests that must catch schema drift);
+    - ``on_event``: a callable receiving :mod:`ccrm_async.events` (``"request"``,
+      ``"retry"``, ``"rate_limit"``, ``"page"``, ``"pull"``) for metrics and
+      logs; one that raises is logged and ignored;
+    - ``trace_configs``: :class:`aiohttp.TraceConfig` objects for the client's
+      session (OpenTelemetry's aiohttp instrumentation, say).
 
+    A missing or malformed setting raises :class:`~ccrm_async.ConfigurationError`.
     Use it as an async context manager, or call :meth:`close` when done.
     """
 
@@ -89,14 +98,17 @@ class CCRMClient(APIClient):
         converter: cattrs.Converter | None = None,
         tz: tzinfo | None = None,
         strict: bool = False,
+        on_event: EventCallback | None = None,
+        trace_configs: Iterable[aiohttp.TraceConfig] | None = None,
         _clock: Clock | None = None,
         _resolver: AbstractResolver | None = None,
     ) -> None:
         credentials = resolve_credentials(
             account, token, base_url, product="CCRM", env_prefix="CCRM", host="{account}.ccrm.pl"
         )
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        check_at_least_one("concurrency", concurrency)
+        if lookahead is not None:
+            check_at_least_one("lookahead", lookahead)
         self.account = credentials.account
         self.concurrency = concurrency
         self.lookahead = lookahead if lookahead is not None else concurrency + 2
@@ -113,6 +125,10 @@ class CCRMClient(APIClient):
             timeouts=timeouts(timeout),
             retry_policy=retry,
             clock=_clock,
+            on_event=on_event,
+            trace_configs=list(trace_configs) if trace_configs is not None else None,
+            host_setting="the account (account=, --account or CCRM_ACCOUNT) "
+            "or base_url (CCRM_BASE_URL)",
             # The default origin only ever resolves to public addresses (no DNS
             # rebinding into internal services); an explicit base_url (a test
             # server, a gateway) and a proxy (which resolves for us) are trusted.
@@ -162,20 +178,40 @@ class CCRMClient(APIClient):
         counters: RequestCounters,
         lookahead: int,
         on_reject: RejectHandler | None,
+        report: bool = False,
     ) -> AsyncIterator[R]:
-        """Every record of a paged GET endpoint, through the one pagination engine."""
+        """Every record of a paged GET endpoint, through the one pagination engine;
+        with *report*, a ``"pull"`` event when it ends."""
         parse = partial(parse_page, cls=cls, converter=self._converter, strict=self.strict)
+        on_event = self._transport.on_event
 
         async def fetch(number: int) -> Page[R]:
             query = {**params, "page": str(number)} if number > 1 else params
-            return await self._transport.request(
+            page = await self._transport.request(
                 "GET", path, partial(parse, number=number), params=query, counters=counters
             )
+            emit(on_event, PageEvent(path, number, len(page.records), page.total))
+            return page
 
-        return paginate(fetch, key=_uuid, stats=stats, lookahead=lookahead, on_reject=on_reject)
+        def finished(completed: bool) -> None:
+            emit(on_event, PullEvent(path, attrs.evolve(stats), completed))
+
+        return paginate(
+            fetch,
+            key=_uuid,
+            stats=stats,
+            lookahead=lookahead,
+            on_reject=on_reject,
+            on_finish=finished if report and on_event is not None else None,
+        )
 
     def _calls(
-        self, wire_range: tuple[str, str], stats: PullStats, on_reject: RejectHandler | None
+        self,
+        wire_range: tuple[str, str],
+        stats: PullStats,
+        on_reject: RejectHandler | None,
+        *,
+        report: bool = True,
     ) -> AsyncIterator[CallRecord]:
         date_from, date_to = wire_range
         params = {"dateFrom": date_from, "dateTo": date_to}
@@ -187,6 +223,7 @@ class CCRMClient(APIClient):
             counters=stats,
             lookahead=self.lookahead,
             on_reject=on_reject,
+            report=report,
         )
 
     async def notes(self, call_uuid: str, *, on_reject: RejectHandler | None = None) -> list[Note]:
@@ -231,7 +268,9 @@ class CCRMClient(APIClient):
         :meth:`call_history`; ``stats.rejected`` counts both.
         """
         stats = PullStats()
-        calls = self._calls(date_range(date_from, date_to, tz=self.tz), stats, on_reject)
+        calls = self._calls(
+            date_range(date_from, date_to, tz=self.tz), stats, on_reject, report=False
+        )
         return Pull(self._with_notes(calls, stats, window, on_reject), stats)
 
     async def _with_notes(
@@ -253,6 +292,7 @@ class CCRMClient(APIClient):
             stats.notes += len(notes)
             return call, notes
 
+        completed = False
         try:
             async for call in calls:
                 while pending.full or pending.head_done():
@@ -263,11 +303,15 @@ class CCRMClient(APIClient):
                     pending.submit_result((call, []))
             while len(pending):
                 yield await pending.next()
+            completed = True
         finally:
             await pending.close()
             aclose = getattr(calls, "aclose", None)
             if aclose is not None:
                 await aclose()
+            on_event = self._transport.on_event
+            if on_event is not None:
+                emit(on_event, PullEvent(CALL_HISTORY_PATH, attrs.evolve(stats), completed))
 
     # -- exports -------------------------------------------------------------
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import attrs
 
+from .errors import ConfigurationError
+
 __all__ = ["RetryPolicy", "Secret", "Timeouts"]
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float | None) -> None:
     if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+        raise ConfigurationError(f"{attribute.name} must be > 0, got {value!r}")
 
 
 @attrs.frozen
@@ -70,7 +72,7 @@ class RetryPolicy:
     @max_attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
         if value < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {value!r}")
+            raise ConfigurationError(f"max_attempts must be >= 1, got {value!r}")
 
     @classmethod
     def no_retries(cls) -> RetryPolicy:

@@ -3,6 +3,9 @@
 Every exception the library raises on purpose derives from :class:`CCRMError`::
 
     CCRMError
+    ├── ConfigurationError       a missing or malformed setting (a token with a control
+    │                            character, an account that is not a host name, a host
+    │                            that does not resolve); also a ValueError
     ├── AuthenticationError      401: wrong key, caller IP not allowed, or API off
     ├── PermissionDeniedError    403 that is not the rate limit
     ├── RateLimitError           403 "Request limit has been exceeded" (after retries,
@@ -33,6 +36,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "CCRMError",
+    "ConfigurationError",
     "DownloadError",
     "EventLoopError",
     "ExportCancelled",
@@ -91,6 +95,17 @@ def _rebuild(cls: type[CCRMError], message: str, state: dict[str, object]) -> CC
     Exception.__init__(error, message)
     error.__dict__.update(state)
     return error
+
+
+class ConfigurationError(CCRMError, ValueError):
+    """A setting is missing or malformed: the token, the account, the base URL,
+    a host name that does not resolve, a constructor value out of range.
+
+    Raised before any request (a host that does not resolve: on the first one,
+    never retried). The message is one line naming the setting (``CCRM_TOKEN``,
+    ``account=``...) and what to do. Also a :class:`ValueError`, as these
+    errors were before it existed.
+    """
 
 
 class AuthenticationError(CCRMError):

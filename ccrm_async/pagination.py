@@ -227,6 +227,7 @@ async def paginate(
     page_size: int = PAGE_SIZE,
     on_reject: RejectHandler | None = None,
     max_repair_passes: int = MAX_REPAIR_PASSES,
+    on_finish: Callable[[bool], object] | None = None,
 ) -> AsyncIterator[T]:
     """Yield every record of a paged endpoint once, in page order, then what
     repair passes found.
@@ -236,36 +237,46 @@ async def paginate(
     memory stays flat however long the pull (but for the set of uuids seen).
     *on_reject* receives each unreadable record once. A pass that ends with
     suspected misses is followed by another, at most *max_repair_passes* (3).
+    *on_finish(completed)* is called once the pull ends (for the ``"pull"``
+    event); *completed* is False when it failed or was closed early.
     """
-    seen: set[Hashable] = set()
-    reading = _PassReader(fetch, key, stats, seen, lookahead=max(1, lookahead), page_size=page_size)
-    reading.on_reject = on_reject
-    passes = 0
-    while True:
-        tally = PassTally()
-        run = reading.run(tally, repair=passes > 0)
-        try:
-            async for record in run:
-                yield record
-        finally:
-            await run.aclose()  # now, not when collected: its requests stop with us
-        stats.observe_pass(tally)
-        stats.suspected_misses = suspected_misses(tally)
-        if not needs_repair(stats.suspected_misses, passes, limit=max_repair_passes):
-            break
-        passes += 1
-        stats.repair_passes = passes
-        log.warning(
-            "pass %d ended with %d suspected misses (%d deleted, %d inserted): reading again",
-            passes,
-            stats.suspected_misses,
-            tally.deleted,
-            tally.inserted,
+    completed = False
+    try:
+        seen: set[Hashable] = set()
+        reading = _PassReader(
+            fetch, key, stats, seen, lookahead=max(1, lookahead), page_size=page_size
         )
-    if stats.suspected_misses:
-        log.warning(
-            "%d suspected misses remain after %d repair passes", stats.suspected_misses, passes
-        )
+        reading.on_reject = on_reject
+        passes = 0
+        while True:
+            tally = PassTally()
+            run = reading.run(tally, repair=passes > 0)
+            try:
+                async for record in run:
+                    yield record
+            finally:
+                await run.aclose()  # now, not when collected: its requests stop with us
+            stats.observe_pass(tally)
+            stats.suspected_misses = suspected_misses(tally)
+            if not needs_repair(stats.suspected_misses, passes, limit=max_repair_passes):
+                break
+            passes += 1
+            stats.repair_passes = passes
+            log.warning(
+                "pass %d ended with %d suspected misses (%d deleted, %d inserted): reading again",
+                passes,
+                stats.suspected_misses,
+                tally.deleted,
+                tally.inserted,
+            )
+        if stats.suspected_misses:
+            log.warning(
+                "%d suspected misses remain after %d repair passes", stats.suspected_misses, passes
+            )
+        completed = True
+    finally:
+        if on_finish is not None:
+            on_finish(completed)
 
 
 class _PassReader(Generic[T]):

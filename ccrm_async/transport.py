@@ -27,7 +27,7 @@ import random
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -40,7 +40,15 @@ from yarl import URL
 from . import __version__
 from ._core import responses, retry
 from .config import RetryPolicy, Secret, Timeouts
-from .errors import CCRMError, EventLoopError, RateLimitError, ResponseError, TransportError
+from .errors import (
+    CCRMError,
+    ConfigurationError,
+    EventLoopError,
+    RateLimitError,
+    ResponseError,
+    TransportError,
+)
+from .events import EventCallback, RateLimitEvent, RequestEvent, RetryEvent, emit
 
 __all__ = [
     "Clock",
@@ -116,9 +124,9 @@ class RequestGate:
         clock: Clock | None = None,
     ) -> None:
         if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+            raise ConfigurationError(f"concurrency must be >= 1, got {concurrency!r}")
         if max_rps is not None and max_rps <= 0:
-            raise ValueError(f"max_rps must be > 0, got {max_rps!r}")
+            raise ConfigurationError(f"max_rps must be > 0, got {max_rps!r}")
         self.max_limit = concurrency
         self.limit = concurrency
         self.in_flight = 0
@@ -204,6 +212,11 @@ class RequestGate:
         self._streak = 0
 
 
+class NonPublicAddressError(OSError):
+    """:class:`PublicAddressResolver` refused an answer (a security refusal, not
+    a name that does not resolve)."""
+
+
 class PublicAddressResolver(AbstractResolver):
     """A resolver that refuses a host name resolving to any address that is not
     globally routable (loopback, private, link-local, shared, IPv4-mapped ...).
@@ -225,7 +238,7 @@ class PublicAddressResolver(AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         for result in results:
             if not ipaddress.ip_address(result["host"]).is_global:
-                raise OSError(f"{host} resolves to a non-public address; refused")
+                raise NonPublicAddressError(f"{host} resolves to a non-public address; refused")
         return results
 
     async def close(self) -> None:
@@ -257,6 +270,24 @@ def _translate(exc: BaseException, method: str, path: str) -> TransportError:
     return error
 
 
+def _unresolved_host(
+    exc: BaseException, *, proxy: str | None, host_setting: str
+) -> ConfigurationError | None:
+    """A name that does not resolve is a setting to fix, not a fault to retry:
+    a :class:`ConfigurationError` naming the host and the setting, else None."""
+    if not isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(
+        exc.os_error, NonPublicAddressError
+    ):
+        return None
+    host = exc.host
+    reason = exc.os_error.strerror or type(exc.os_error).__name__
+    if proxy is not None and URL(proxy).host == host:
+        setting = "the proxy (proxy=, --proxy or HTTPS_PROXY)"
+    else:
+        setting = host_setting
+    return ConfigurationError(f"the host {host} does not resolve ({reason}): check {setting}")
+
+
 class Transport:
     """One HTTP session for one API client; see the module docstring.
 
@@ -264,6 +295,10 @@ class Transport:
     ``max_rps`` (none) caps request starts per second; ``local_addr`` binds
     every connection to that source IP; ``proxy`` routes every request;
     ``resolver`` replaces aiohttp's (see :class:`PublicAddressResolver`).
+    ``on_event`` receives :mod:`ccrm_async.events` (attempts, retries,
+    rate-limit pauses); ``trace_configs`` go to the ``ClientSession``.
+    ``host_setting`` names, in the error for a host that does not resolve,
+    the setting that chose the host.
     """
 
     def __init__(
@@ -281,10 +316,16 @@ class Transport:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         resolver: AbstractResolver | None = None,
+        on_event: EventCallback | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        host_setting: str = "the account name or base_url",
     ) -> None:
         self.base_url = URL(str(base_url))
         if not self.base_url.is_absolute():
-            raise ValueError("base_url must be an absolute URL")
+            raise ConfigurationError(f"base_url must be an absolute URL, got {str(base_url)!r}")
+        self.on_event = on_event
+        self._trace_configs = list(trace_configs) if trace_configs is not None else None
+        self._host_setting = host_setting
         self._token = token
         self.concurrency = concurrency
         self.local_addr = local_addr
@@ -345,6 +386,7 @@ class Transport:
                 ),
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 trust_env=False,
+                trace_configs=self._trace_configs,
             )
             # aiohttp silently re-sends an idempotent request once when a pooled
             # connection turns out dead; our retry policy (and its counters, and a
@@ -445,11 +487,18 @@ class Transport:
             status: int | None = None
             payload = b""
             await self.gate.acquire()
+            sent_at = clock.now()
             try:
                 status, raw_retry_after, payload = await exchange()
             except CCRMError as exc:
                 error = exc
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                unresolved = _unresolved_host(
+                    exc, proxy=self.proxy, host_setting=self._host_setting
+                )
+                if unresolved is not None:
+                    self._attempt_event(method, shown, None, attempt, sent_at, unresolved)
+                    raise unresolved from None
                 error = _translate(exc, method, shown)
             else:
                 retry_after = retry.parse_retry_after(raw_retry_after)
@@ -462,15 +511,26 @@ class Transport:
                 except CCRMError as exc:
                     error = exc
                 else:
+                    self._attempt_event(method, shown, status, attempt, sent_at, None)
                     self.gate.on_success()
                     self.quota.refund()
                     return result
+            self._attempt_event(method, shown, status, attempt, sent_at, error)
             if error.method is None:
                 error.method, error.path = method, shown
             if isinstance(error, RateLimitError):
                 if counters is not None:
                     counters.rate_limit_pauses += 1
-                self.gate.on_rate_limit(max(policy.rate_limit_cooldown, retry_after or 0.0))
+                cooldown = max(policy.rate_limit_cooldown, retry_after or 0.0)
+                self.gate.on_rate_limit(cooldown)
+                log.info(
+                    "%s %s: rate limited; every request waits %.2fs, then at most %d at once",
+                    method,
+                    shown,
+                    cooldown,
+                    self.gate.limit,
+                )
+                emit(self.on_event, RateLimitEvent(method, shown, cooldown, self.gate.limit))
             if not idempotent and _may_have_reached_server(error):
                 error.ambiguous = True
                 raise error
@@ -487,8 +547,31 @@ class Transport:
                 raise error
             if counters is not None:
                 counters.retries += 1
-            log.debug("%s %s: retry %d in %.2fs (%s)", method, shown, attempt, delay, error)
+            reason = _reason(error)
+            log.info(
+                "%s %s: attempt %d failed (%s); retrying in %.2fs",
+                method,
+                shown,
+                attempt,
+                reason,
+                delay,
+            )
+            emit(self.on_event, RetryEvent(method, shown, attempt, delay, reason))
             await clock.sleep(delay)
+
+    def _attempt_event(
+        self,
+        method: str,
+        route: str,
+        status: int | None,
+        attempt: int,
+        sent_at: float,
+        error: CCRMError | None,
+    ) -> None:
+        if self.on_event is not None:
+            elapsed = self.clock.now() - sent_at
+            name = type(error).__name__ if error is not None else None
+            emit(self.on_event, RequestEvent(method, route, status, attempt, elapsed, name))
 
     async def _send(
         self,
@@ -593,6 +676,16 @@ class StreamedResponse:
             error = ResponseError("response body was cut off")
             error.transient = True
             raise error from None
+
+
+def _reason(error: CCRMError) -> str:
+    """Why an attempt failed, in a few words with no data from the answer:
+    ``HTTP 503 (ServerError)``, ``server disconnected``."""
+    if error.status is not None:
+        return f"HTTP {error.status} ({type(error).__name__})"
+    if isinstance(error, TransportError):
+        return error.message  # our own words, see _translate
+    return type(error).__name__
 
 
 def _may_have_reached_server(error: CCRMError) -> bool:

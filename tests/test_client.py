@@ -52,8 +52,8 @@ def test_environment_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ({"token": "k"}, "no CCRM account"),
         ({"account": "acme"}, "no API token"),
-        ({"account": "Bad Name!", "token": "k"}, "not a CCRM account name"),
-        ({"account": "acme.evil.com", "token": "k"}, "not a CCRM account name"),
+        ({"account": "Bad Name!", "token": "k"}, "is not a host name"),
+        ({"account": "acme.evil.com", "token": "k"}, "is not a host name"),
         ({"account": "acme", "token": "k", "concurrency": 0}, "concurrency"),
     ],
 )

@@ -10,12 +10,16 @@ the server. See :meth:`Deals.create`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Final
 
-from .._client_base import APIClient, resolve_credentials, timeouts
+import aiohttp
+import attrs
+
+from .._client_base import APIClient, check_at_least_one, resolve_credentials, timeouts
 from ..config import RetryPolicy, Secret, Timeouts
-from ..errors import CCRMError, NotFoundError, ResponseError, ValidationError
+from ..errors import CCRMError, ConfigurationError, NotFoundError, ResponseError, ValidationError
+from ..events import EventCallback, PageEvent, PullEvent, emit
 from ..pagination import Pull, PullStats
 from ..transport import Clock, Transport
 from . import _wire
@@ -78,6 +82,17 @@ class Deals:
         return Pull(self._pages(params, stats), stats)
 
     async def _pages(self, params: dict[str, str], stats: PullStats) -> AsyncIterator[Deal]:
+        completed = False
+        try:
+            async for deal in self._deals(params, stats):
+                yield deal
+            completed = True
+        finally:
+            on_event = self._transport.on_event
+            if on_event is not None:
+                emit(on_event, PullEvent(_wire.DEALS_PATH, attrs.evolve(stats), completed))
+
+    async def _deals(self, params: dict[str, str], stats: PullStats) -> AsyncIterator[Deal]:
         seen: set[int] = set()
         page = 1
         while True:
@@ -86,6 +101,7 @@ class Deals:
                 "GET", _wire.DEALS_PATH, _wire.parse_deals, params=query, counters=stats
             )
             stats.pages += 1
+            emit(self._transport.on_event, PageEvent(_wire.DEALS_PATH, page, len(deals), None))
             fresh = 0
             for deal in deals:
                 if deal.id is not None:
@@ -226,7 +242,13 @@ class IntumClient(APIClient):
       (connect 10 s, silence while reading 60 s, whole attempt 300 s);
     - ``retry``: a :class:`~ccrm_async.RetryPolicy` (5 attempts, backoff 0.5 s
       doubling to 30 s with full jitter, 120 s per request). Reads, updates and
-      deletes are retried; a create never blindly (see :meth:`Deals.create`).
+      deletes are retried; a create never blindly (see :meth:`Deals.create`);
+    - ``on_event``: a callable receiving :mod:`ccrm_async.events` (``"request"``,
+      ``"retry"``, ``"rate_limit"``, ``"page"``, ``"pull"``); one that raises is
+      logged and ignored;
+    - ``trace_configs``: :class:`aiohttp.TraceConfig` objects for the session.
+
+    A missing or malformed setting raises :class:`~ccrm_async.ConfigurationError`.
 
     Use it as an async context manager, or call :meth:`close` when done.
     """
@@ -244,6 +266,8 @@ class IntumClient(APIClient):
         proxy: str | None = None,
         timeout: float | Timeouts | None = None,
         retry: RetryPolicy | None = None,
+        on_event: EventCallback | None = None,
+        trace_configs: Iterable[aiohttp.TraceConfig] | None = None,
         _clock: Clock | None = None,
     ) -> None:
         credentials = resolve_credentials(
@@ -254,12 +278,11 @@ class IntumClient(APIClient):
             env_prefix="INTUM",
             host="{account}.intum.com",
         )
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        check_at_least_one("concurrency", concurrency)
         try:
             validate_app_code(app_code)
         except ValidationError as exc:
-            raise ValueError(str(exc)) from None
+            raise ConfigurationError(str(exc)) from None
         self.account = credentials.account
         self.app_code = app_code
         self.concurrency = concurrency
@@ -274,6 +297,9 @@ class IntumClient(APIClient):
             retry_policy=retry,
             error_map=_wire.error_for_status,
             clock=_clock,
+            on_event=on_event,
+            trace_configs=list(trace_configs) if trace_configs is not None else None,
+            host_setting="the account (account= or INTUM_ACCOUNT) or base_url (INTUM_BASE_URL)",
         )
         self.deals = Deals(self._transport, app_code)
 

@@ -573,7 +573,7 @@ def test_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         IntumClient(token=CANARY)
     with pytest.raises(ValueError, match="no API token"):
         IntumClient(account="acme")
-    with pytest.raises(ValueError, match="account name"):
+    with pytest.raises(ValueError, match="is not a host name"):
         IntumClient(account="acme.evil.com/", token=CANARY)
     with pytest.raises(ValueError, match="app_code"):
         IntumClient(account="acme", token=CANARY, app_code="../x")
