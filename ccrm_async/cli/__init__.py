@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from .._serving import signal_handlers
-from ..errors import CCRMError
+from ..errors import CCRMError, ConfigurationError
 from ..sinks import SinkError
 from . import _calls, _demo, _emulator, _export, _fields, _thulium
 from ._common import CommandError, CommandParser, UsageError, add_debug_option, one_line
@@ -70,6 +70,18 @@ def _fail(message: str, code: int, *, debug: bool) -> int:
     return code
 
 
+def _file_error(exc: sqlite3.Error | OSError, args: argparse.Namespace) -> str:
+    """A file error that names its path: the one in the error; for SQLite, whose
+    errors name none, the command's ``--out``."""
+    if isinstance(exc, OSError):
+        if exc.filename is not None:
+            reason = exc.strerror or type(exc).__name__
+            return f"{reason}: {exc.filename}"
+        return str(exc)  # not a file's error (an address in use, say)
+    path = getattr(args, "out", None)
+    return f"SQLite: {exc}: {path}" if path is not None else f"SQLite: {exc}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -87,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted", 130, debug=False)
     except asyncio.CancelledError:
         return _fail("terminated", 143, debug=False)
-    except UsageError as exc:
+    except (UsageError, ConfigurationError) as exc:
         return _fail(str(exc), 2, debug=debug)
     except CCRMError as exc:
         hint = ""
@@ -96,10 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc}{hint}", 1, debug=debug)
     except (CommandError, SinkError) as exc:
         return _fail(str(exc), 1, debug=debug)
-    except sqlite3.Error as exc:
-        return _fail(f"SQLite: {exc}", 1, debug=debug)
-    except OSError as exc:
-        return _fail(str(exc), 1, debug=debug)
+    except (sqlite3.Error, OSError) as exc:
+        return _fail(_file_error(exc, args), 1, debug=debug)
     except Exception as exc:
         return _fail(
             f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",

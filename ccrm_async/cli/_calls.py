@@ -9,8 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+import orjson
+
 from ..client import CCRMClient
 from ..sinks import PullQuery, PullReport, Sink, SqliteSink, open_sink, pull_into
+from ..sinks._files import CSV_DIALECTS
 from ._common import (
     BarProgress,
     UsageError,
@@ -26,6 +29,14 @@ from ._common import (
     when_end,
     when_start,
     window_size,
+)
+from ._progress import (
+    CommandProgress,
+    LogProgress,
+    add_progress_options,
+    make_progress,
+    report_object,
+    stop,
 )
 
 __all__ = ["EXIT_INCOMPLETE", "exit_status", "register", "run_pull_into"]
@@ -86,6 +97,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=output_path,
         metavar="PATH",
         help="the output: .jsonl, .csv or .sqlite",
+    )
+    pull.add_argument(
+        "--csv-dialect",
+        choices=CSV_DIALECTS,
+        default="default",
+        help="for .csv: default (comma-separated UTF-8) or excel (semicolons and a UTF-8 "
+        "BOM, as Excel in a Polish locale and CCRM's own exports expect)",
     )
     _add_pull_options(pull)
     pull.set_defaults(run=_run_pull)
@@ -151,6 +169,7 @@ def _add_pull_options(parser: argparse.ArgumentParser) -> None:
         help="length of the date windows pulled one after another, e.g. 6h, 1d, 1w (1d)",
     )
     add_connection_options(parser)
+    add_progress_options(parser)
     add_debug_option(parser)
 
 
@@ -158,8 +177,15 @@ async def _run_pull(args: argparse.Namespace) -> int:
     if args.date_from > args.date_to:
         raise UsageError(f"--from ({args.date_from}) is after --to ({args.date_to})")
     query = PullQuery(args.date_from, args.date_to, window=args.window, notes=args.notes)
-    async with make_client(args, concurrency=args.concurrency, strict=args.strict) as crm:
-        report = await run_pull_into(crm, open_sink(args.out, query), query, args.out)
+    progress = make_progress(args, args.out)
+    on_event = progress.on_event if isinstance(progress, LogProgress) else None
+    async with make_client(
+        args, concurrency=args.concurrency, strict=args.strict, on_event=on_event
+    ) as crm:
+        sink = open_sink(args.out, query, csv_dialect=args.csv_dialect)
+        report = await run_pull_into(
+            crm, sink, query, args.out, progress=progress, summary=args.summary
+        )
     return exit_status(report)
 
 
@@ -172,7 +198,11 @@ async def _run_sync(args: argparse.Namespace) -> int:
     path: Path = args.out
     if not path.exists() and args.date_from is None:  # noqa: ASYNC240 - before any I/O starts
         raise UsageError(f"{path} does not exist: pass --from to say where the first sync starts")
-    async with make_client(args, concurrency=args.concurrency, strict=args.strict) as crm:
+    progress = make_progress(args, path)
+    on_event = progress.on_event if isinstance(progress, LogProgress) else None
+    async with make_client(
+        args, concurrency=args.concurrency, strict=args.strict, on_event=on_event
+    ) as crm:
         sink = SqliteSink(path, notes=args.notes)
         try:
             query = _sync_query(args, sink.last_call_date(), now=account_now())
@@ -184,7 +214,9 @@ async def _run_sync(args: argparse.Namespace) -> int:
             print(f"nothing to sync: {path} is up to date", file=sys.stderr)
             return 0
         print(f"syncing {query.date_from} .. {query.date_to} into {path}", file=sys.stderr)
-        report = await run_pull_into(crm, sink, query, path)
+        report = await run_pull_into(
+            crm, sink, query, path, progress=progress, summary=args.summary
+        )
     return exit_status(report)
 
 
@@ -217,17 +249,22 @@ async def run_pull_into(
     output: Path,
     *,
     summary_to: IO[str] | None = None,
+    progress: CommandProgress | None = None,
+    summary: str = "text",
 ) -> PullReport:
-    """Run a pull with the progress bar and print its summary line on
-    *summary_to* (stderr); after Ctrl-C, or an error once windows were kept,
-    the line says what was kept. Closes *sink*, not *crm*."""
+    """Run a pull with *progress* (the bar on a terminal by default) and print its
+    summary: a line on *summary_to* (stderr), or with *summary* ``"json"`` one
+    JSON object on stdout. After Ctrl-C, or an error once windows were kept,
+    the summary says what was kept. Closes *sink*, not *crm*."""
     report = PullReport()
-    progress = BarProgress(output)
+    progress = progress or BarProgress(output)
     state = "failed"
+    ticker = asyncio.create_task(progress.run()) if isinstance(progress, LogProgress) else None
     try:
         try:
             await pull_into(crm, sink, query, report=report, progress=progress, now=account_now)
         finally:
+            await stop(ticker)
             progress.close()
         state = "done"
     except (asyncio.CancelledError, KeyboardInterrupt):
@@ -236,6 +273,10 @@ async def run_pull_into(
     finally:
         sink.close()
         if state != "failed" or report.finished or report.skipped:
-            line = summary_line(report, output, state=state)
-            print(line, file=summary_to or sys.stderr, flush=True)
+            if summary == "json":
+                counts = report_object(report, state=state, output=str(output))
+                print(orjson.dumps(counts).decode(), file=sys.stdout, flush=True)
+            else:
+                line = summary_line(report, output, state=state)
+                print(line, file=summary_to or sys.stderr, flush=True)
     return report

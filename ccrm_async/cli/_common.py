@@ -8,7 +8,7 @@ import ipaddress
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
@@ -19,6 +19,7 @@ from yarl import URL
 
 from ..client import CCRMClient
 from ..config import RetryPolicy
+from ..events import EventCallback
 from ..sinks import PullReport, Window, parse_duration, rejects_path, sink_format
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "one_line",
     "output_path",
     "positive_int",
+    "proxy_for",
     "sqlite_path",
     "summary_line",
     "when",
@@ -189,6 +191,13 @@ def _base_url(text: str) -> str:
     return text
 
 
+def _proxy_url(text: str) -> str:
+    url = URL(text)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise argparse.ArgumentTypeError(f"expected an http(s) proxy URL, got {text!r}")
+    return text
+
+
 def _egress_ip(text: str) -> str:
     try:
         return str(ipaddress.ip_address(text))
@@ -239,6 +248,13 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         help="the local address every connection leaves from (the account's IP allow-list)",
     )
     group.add_argument(
+        "--proxy",
+        metavar="URL",
+        type=_proxy_url,
+        help="an HTTP proxy for every request and download, e.g. http://proxy:3128 "
+        "(default: HTTPS_PROXY, or HTTP_PROXY for an http:// API, unless NO_PROXY names the host)",
+    )
+    group.add_argument(
         "--retries",
         metavar="N",
         type=positive_int,
@@ -247,12 +263,80 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_client(
-    args: argparse.Namespace, *, concurrency: int = 8, strict: bool = False
-) -> CCRMClient:
-    """A client from the connection options and the environment.
+def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy the environment names for *url*: ``HTTPS_PROXY`` for an
+    ``https://`` URL, ``HTTP_PROXY`` for ``http://`` (the lower-case name
+    first, as curl and urllib read them), none when ``NO_PROXY`` lists the host,
+    one of its parent domains or ``*``. *environ* defaults to the process's
+    environment."""
+    env = os.environ if environ is None else environ
 
-    Raises :class:`UsageError` when the account or the key is missing.
+    def variable(name: str) -> str:
+        return (env.get(name) or env.get(name.upper()) or "").strip()
+
+    target = URL(url)
+    if not target.host or target.scheme not in ("http", "https"):
+        return None
+    if _bypassed(target.host, variable("no_proxy")):
+        return None
+    proxy = variable(f"{target.scheme}_proxy")
+    if proxy and "://" not in proxy:
+        proxy = "http://" + proxy  # "proxy:3128", as curl reads it
+    return proxy or None
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` (comma-separated: ``*``, host names matching
+    themselves and their subdomains, with or without a leading dot, IP
+    addresses and CIDR networks; ports ignored) lists *host*."""
+    host = host.lower().rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in no_proxy.lower().split(","):
+        entry = entry.strip()
+        if entry == "*":
+            return True
+        if entry.startswith("[") and "]" in entry:  # [::1]:8080
+            entry = entry[1 : entry.index("]")]
+        elif entry.count(":") == 1:  # host:port
+            entry = entry.split(":", 1)[0]
+        entry = entry.lstrip(".").rstrip(".")
+        if not entry:
+            continue
+        if address is not None and "/" in entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+        if host == entry or host.endswith("." + entry):
+            return True
+    return False
+
+
+def _api_url(args: argparse.Namespace) -> str:
+    """The API's address the options and the environment point at."""
+    base_url = args.base_url or os.environ.get("CCRM_BASE_URL", "").strip()
+    if base_url:
+        return str(base_url)
+    account = (args.account or os.environ.get("CCRM_ACCOUNT", "")).strip().lower()
+    return f"https://{account}.ccrm.pl"
+
+
+def make_client(
+    args: argparse.Namespace,
+    *,
+    concurrency: int = 8,
+    strict: bool = False,
+    on_event: EventCallback | None = None,
+) -> CCRMClient:
+    """A client from the connection options and the environment; ``--proxy``,
+    else the environment's proxy for the API's address (see :func:`proxy_for`).
+
+    Raises :class:`UsageError` when the account or the key is missing, and
+    :class:`~ccrm_async.ConfigurationError` when a setting is malformed.
     """
     token = os.environ.get(TOKEN_ENV)
     if not token:
@@ -268,18 +352,18 @@ def make_client(
             "no CCRM account: pass --account NAME or --base-url URL, "
             "or set CCRM_ACCOUNT or CCRM_BASE_URL"
         )
-    try:
-        return CCRMClient(
-            account=account,
-            token=token,
-            base_url=base_url,
-            concurrency=concurrency,
-            local_addr=args.egress_ip,
-            retry=RetryPolicy(max_attempts=args.retries),
-            strict=strict,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    proxy = getattr(args, "proxy", None) or proxy_for(_api_url(args))
+    return CCRMClient(
+        account=account,
+        token=token,
+        base_url=base_url,
+        concurrency=concurrency,
+        local_addr=args.egress_ip,
+        proxy=proxy,
+        retry=RetryPolicy(max_attempts=args.retries),
+        strict=strict,
+        on_event=on_event,
+    )
 
 
 def account_now() -> datetime:
@@ -299,10 +383,12 @@ class BarProgress:
     """A :class:`~ccrm_async.sinks.PullProgress` drawn with tqdm on stderr, only
     when stderr is a terminal; a resume is announced either way."""
 
-    def __init__(self, output: Path, *, stream: IO[str] | None = None) -> None:
+    def __init__(
+        self, output: Path, *, stream: IO[str] | None = None, enabled: bool | None = None
+    ) -> None:
         self._output = output
         self._stream = stream or sys.stderr
-        self._enabled = self._stream.isatty()
+        self._enabled = self._stream.isatty() if enabled is None else enabled
         self._bar: Any = None
         self._calls = 0
         self._notes = 0

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from yarl import URL
 
 from .._core.export_columns import ORGANISATION_COLUMNS, PEOPLE_COLUMNS
@@ -36,6 +37,7 @@ from ._common import (
     positive_int,
     positive_seconds,
 )
+from ._progress import add_progress_options
 
 __all__ = ["WAIT_REPORT_INTERVAL", "WaitReport", "parse_columns", "register"]
 
@@ -119,20 +121,32 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             help=f"the largest file accepted, in MiB ({DEFAULT_MAX_BYTES // 2**20})",
         )
         add_connection_options(parser)
+        add_progress_options(parser)
         add_debug_option(parser)
         parser.set_defaults(run=_run_export)
 
 
 class _Progress:
-    """Bytes received, on stderr, only when it is a terminal."""
+    """Bytes received on stderr: a bar (*mode* ``"bar"``), a line every *every*
+    seconds (``"log"``), or nothing (``"none"``)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], mode: str = "bar", every: float = 10.0) -> None:
         self._stream = stream
+        self._mode = mode
+        self._every = every
+        self._logged = time.monotonic()
         self._bar: Any = None
         self._shown = 0
 
     def __call__(self, received: int, total: int | None) -> None:
-        if not self._stream.isatty():
+        if self._mode == "log":
+            now = time.monotonic()
+            if now - self._logged >= self._every:
+                self._logged = now
+                of = f" of {total}" if total is not None else ""
+                print(f"progress: {received}{of} bytes downloaded", file=self._stream, flush=True)
+            return
+        if self._mode != "bar":
             return
         if self._bar is None:
             from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no types
@@ -146,6 +160,20 @@ class _Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def summary_object(result: ExportResult, elapsed: float) -> dict[str, object]:
+    """The ``--summary json`` object: what the text line says, under plain keys."""
+    return {
+        "state": "done",
+        "kind": result.kind,
+        "columns": len(result.columns),
+        "size": result.size,
+        "format": str(result.format),
+        "sha256": result.sha256,
+        "elapsed": round(elapsed, 3),
+        "output": str(result.path),
+    }
 
 
 def summary(result: ExportResult, elapsed: float) -> str:
@@ -212,7 +240,10 @@ async def _run_export(args: argparse.Namespace) -> int:
     except OutputRefused as exc:
         raise UsageError(str(exc)) from None
     started = time.monotonic()
-    progress = _Progress(sys.stderr)
+    mode = args.progress
+    if mode == "auto":
+        mode = "bar" if sys.stderr.isatty() else "log"
+    progress = _Progress(sys.stderr, mode, args.progress_every)
     waiting = WaitReport(sys.stderr, args.public_url, args.timeout)
     try:
         async with make_client(args) as crm:
@@ -245,5 +276,9 @@ async def _run_export(args: argparse.Namespace) -> int:
             f"the export is saved, but its record could not be written next to it: "
             f"{exc.filename or result.path} ({exc.strerror})"
         ) from None
-    print(summary(result, time.monotonic() - started), file=sys.stderr)
+    elapsed = time.monotonic() - started
+    if args.summary == "json":
+        print(orjson.dumps(summary_object(result, elapsed)).decode(), flush=True)
+    else:
+        print(summary(result, elapsed), file=sys.stderr)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,7 +28,14 @@ from ..models.custom_fields import (
 )
 from ._common import CommandError, UsageError, add_connection_options, add_debug_option, make_client
 
-__all__ = ["field_object", "field_parameters", "fields_table", "register"]
+__all__ = [
+    "field_object",
+    "field_parameters",
+    "fields_table",
+    "in_option_terms",
+    "option_names",
+    "register",
+]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,7 +90,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         parser.add_argument("--json", action="store_true", help="print the new field as JSON")
         add_connection_options(parser)
         add_debug_option(parser)
-        parser.set_defaults(run=_run_create, build=build)
+        parser.set_defaults(run=_run_create, build=build, option_names=option_names(parser))
 
     delete = sub.add_parser(
         "delete",
@@ -201,6 +209,42 @@ _TYPES: tuple[
 )
 
 
+# -- messages in the command line's words --------------------------------------------------
+
+
+def option_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each argument's ``dest`` and how the command line spells it:
+    ``{"min_length": "--min-length", "name": "NAME", ...}``."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if action.dest in (argparse.SUPPRESS, "help"):
+            continue
+        if action.option_strings:
+            names[action.dest] = max(action.option_strings, key=len)
+        else:
+            metavar = action.metavar if isinstance(action.metavar, str) else None
+            names[action.dest] = metavar or action.dest.upper()
+    return names
+
+
+def in_option_terms(message: str, names: dict[str, str]) -> str:
+    """A spec's validation *message* with its attribute names as the options:
+    ``min_length (10) is greater than max_length (5)`` becomes
+    ``--min-length (10) is greater than --max-length (5)``. Plain words
+    (``name``) are replaced only where they open the message."""
+
+    def spelled(match: re.Match[str]) -> str:
+        option = names.get(match.group(1))
+        if option is None:
+            return match.group(0)
+        index = match.group(2)
+        return f"{option} #{int(index) + 1}" if index is not None else option
+
+    head = re.compile(r"^([a-z]+)(?:\[(\d+)\])?")
+    message = head.sub(spelled, message, count=1)
+    return re.sub(r"\b([a-z]+_[a-z_]+)\b(?:\[(\d+)\])?", spelled, message)
+
+
 # -- output (pure) -------------------------------------------------------------------------
 
 
@@ -271,7 +315,7 @@ async def _run_create(args: argparse.Namespace) -> int:
     try:
         spec: FieldSpec = args.build(args)
     except ValidationError as exc:
-        raise UsageError(exc.message) from None
+        raise UsageError(in_option_terms(exc.message, args.option_names)) from None
     async with make_client(args) as crm:
         field = await crm.custom_fields.create(spec)
     if args.json:

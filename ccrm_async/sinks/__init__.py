@@ -69,15 +69,16 @@ __all__ = [
 ]
 
 
-def open_sink(path: Path, query: PullQuery) -> Sink:
+def open_sink(path: Path, query: PullQuery, *, csv_dialect: str = "default") -> Sink:
     """The sink for *path*'s extension (``.jsonl``, ``.csv``, ``.sqlite``),
     resumed from its checkpoint when it has one. Raises :class:`SinkError` for
-    another extension or an output that belongs to a different pull."""
+    another extension or an output that belongs to a different pull.
+    *csv_dialect* (``"default"`` or ``"excel"``) applies to ``.csv``."""
     fmt = sink_format(path)
     if fmt == "jsonl":
         return JsonlSink(path, query)
     if fmt == "csv":
-        return CsvSink(path, query)
+        return CsvSink(path, query, dialect=csv_dialect)
     if fmt == "sqlite":
         return SqliteSink(path, notes=query.notes)
     known = ", ".join(SINK_FORMATS)

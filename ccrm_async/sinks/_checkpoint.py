@@ -112,7 +112,11 @@ class FileCheckpoint:
     def describe(self) -> str:
         """The pull in command-line terms, for messages."""
         notes = " --notes" if self.notes else ""
-        return f"--from '{self.date_from}' --to '{self.date_to}' --window {self.window}{notes}"
+        dialect = " --csv-dialect " + self.format[4:] if self.format.startswith("csv-") else ""
+        return (
+            f"--from '{self.date_from}' --to '{self.date_to}' "
+            f"--window {self.window}{notes}{dialect}"
+        )
 
     def is_done(self, window: Window) -> bool:
         """True when *window* was finished (windows are pulled oldest first)."""

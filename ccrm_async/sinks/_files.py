@@ -41,7 +41,7 @@ from ._checkpoint import (
 from ._plan import PullQuery, Window
 from ._records import call_object, csv_columns, csv_row
 
-__all__ = ["CsvSink", "JsonlSink", "reject_line"]
+__all__ = ["CSV_DIALECTS", "CsvSink", "JsonlSink", "reject_line"]
 
 if sys.platform != "win32":
     import fcntl
@@ -276,15 +276,30 @@ class JsonlSink(_FileSink):
         return orjson.dumps(call_object(call, notes)) + b"\n"
 
 
+#: CSV dialects: ``default`` is comma-separated UTF-8; ``excel`` is what Excel in
+#: a Polish (or any comma-decimal) locale opens as columns, and CCRM's own
+#: exports use: semicolons, and a UTF-8 byte-order mark first.
+CSV_DIALECTS = ("default", "excel")
+
+
 class CsvSink(_FileSink):
-    """One row per call, a header row, UTF-8 (see :func:`~ccrm_async.sinks.csv_columns`)."""
+    """One row per call, a header row, UTF-8 (see :func:`~ccrm_async.sinks.csv_columns`).
+
+    ``dialect="excel"`` separates with ``;`` and starts the file with a BOM.
+    The dialect is part of the checkpoint: a pull is resumed only in its own.
+    """
 
     format = "csv"
 
-    def __init__(self, path: Path, query: PullQuery) -> None:
+    def __init__(self, path: Path, query: PullQuery, *, dialect: str = "default") -> None:
+        if dialect not in CSV_DIALECTS:
+            raise ValueError(f"unknown CSV dialect {dialect!r}; known: {', '.join(CSV_DIALECTS)}")
+        self._dialect = dialect
+        if dialect != "default":
+            self.format = f"csv-{dialect}"
         super().__init__(path, query)
         self._text = io.StringIO()
-        self._writer = csv.writer(self._text)
+        self._writer = csv.writer(self._text, delimiter=";" if dialect == "excel" else ",")
 
     def _line(self, cells: list[str]) -> bytes:
         self._text.seek(0)
@@ -293,7 +308,8 @@ class CsvSink(_FileSink):
         return self._text.getvalue().encode("utf-8")
 
     def _header(self) -> bytes:
-        return self._line(csv_columns(notes=self.notes))
+        bom = "\ufeff".encode() if self._dialect == "excel" else b""
+        return bom + self._line(csv_columns(notes=self.notes))
 
     def _encode(self, call: CallRecord, notes: Sequence[Note] | None) -> bytes:
         return self._line(csv_row(call_object(call, notes), notes=self.notes))

@@ -39,9 +39,13 @@ class Result:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The environment of the child: no CCRM_* of the developer's, the canary key,
-    and ResourceWarnings (unclosed sockets, files) shown."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CCRM_", "PYTHONWARN"))}
+    """The environment of the child: no CCRM_* and no *_PROXY of the developer's,
+    the canary key, and ResourceWarnings (unclosed sockets, files) shown."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CCRM_", "PYTHONWARN")) and not k.lower().endswith("_proxy")
+    }
     env["CCRM_TOKEN"] = TOKEN
     env["PYTHONWARNINGS"] = "default::ResourceWarning"
     env.update(extra)

@@ -125,7 +125,7 @@ async def test_a_bad_definition_is_a_usage_error_and_sends_nothing(emu: CCRMEmul
         "--base-url", emu.url,
     )  # fmt: skip
     assert result.code == 2
-    assert result.error_lines == ["error: min_length (10) is greater than max_length (5)"]
+    assert result.error_lines == ["error: --min-length (10) is greater than --max-length (5)"]
     assert emu.log == []
 
 
