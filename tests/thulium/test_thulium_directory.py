@@ -10,7 +10,6 @@ import shutil
 import sqlite3
 import stat
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -184,10 +183,9 @@ def test_saved_directory_reopens_instantly(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["directory.sqlite"]
 
-    started = time.perf_counter()
+    # Opening loads nothing, only the file is opened: how fast that is, against
+    # a build, is measured in benchmarks/thulium.py (no wall-clock test here).
     reopened = ContactDirectory.open(path)
-    opened_in = time.perf_counter() - started
-    assert opened_in < 0.5, opened_in  # nothing is loaded: only the file is opened
     assert reopened.stats == stats
     assert reopened.custom_field_names == {"u": "Pole"}
     assert reopened.lookup("500099999") is None
@@ -390,15 +388,16 @@ async def test_refresh_swaps_and_a_hanging_refresh_never_blocks_lookups(
     )
     emu.exports.faults.missing = True  # the callback never comes
     refresh = asyncio.create_task(directory.refresh(crm, rx, RefreshOptions(timeout=0.5)))
-    slowest = 0.0
+    # Lookups go on while the refresh waits (counted, not timed: a lookup's
+    # time is in benchmarks/thulium.py), and answer from the old data.
+    lookups = 0
     while not refresh.done():
-        started = time.perf_counter()
         assert _name(directory.lookup("500100800")) == "Stara Testowa"
-        slowest = max(slowest, time.perf_counter() - started)
+        lookups += 1
         await asyncio.sleep(0.01)
     with pytest.raises(ExportTimeout):
         await refresh
-    assert slowest < 0.05, slowest
+    assert lookups >= 2
     assert _name(directory.lookup("500100800")) == "Stara Testowa"
 
     emu.exports.faults.missing = False
