@@ -1,13 +1,26 @@
 # Everything runs from a local .venv that the targets create on first use.
-PYTHON ?= python3.11
+# The venv's Python: the newest python3.N >= 3.11 on the PATH that runs (a
+# pyenv shim of a version not installed does not), else python3 if it is
+# >= 3.11. `make PYTHON=/path/to/python3.12 test` (or PYTHON in the
+# environment) chooses another.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell \
+	for candidate in python3.20 python3.19 python3.18 python3.17 python3.16 python3.15 \
+		python3.14 python3.13 python3.12 python3.11 python3; do \
+		if $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; \
+		then echo $$candidate; break; fi; \
+	done)
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 RUNTIME_STAMP := $(VENV)/.installed
 
-.PHONY: test lint types pytest demo bench bench-converter bench-timeline clean
+.PHONY: test lint types pytest demo bench bench-converter bench-timeline clean python
 
 $(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "make: no Python >= 3.11 on the PATH;" \
+		"install one, or run make PYTHON=/path/to/python3.11-or-newer" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -46,6 +59,9 @@ bench-converter: $(STAMP)
 
 bench-timeline: $(STAMP)
 	$(BIN)/python benchmarks/timeline.py --profile
+
+python:
+	@echo $(PYTHON)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo.sqlite
