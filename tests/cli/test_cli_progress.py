@@ -89,6 +89,8 @@ def test_the_json_summary_holds_every_count_of_the_report() -> None:
         "windows": 3,
         "skipped": 0,
         "finished": 2,
+        "open": 0,
+        "incomplete": 0,
         "calls": 10,
         "notes": 4,
         "pages": 0,
@@ -97,17 +99,18 @@ def test_the_json_summary_holds_every_count_of_the_report() -> None:
         "rate_limit_pauses": 0,
         "duplicates_dropped": 0,
         "suspected_misses": 0,
-        "elapsed": 1.235,
+        "repair_passes": 0,
         "rejected": 0,
+        "bent": 0,
+        "elapsed": 1.235,
     }
 
     @attrs.define
     class Extended(PullReport):  # a count another change adds appears by itself
-        rejected: int = 0
-        open_windows: list[str] = attrs.Factory(list)
+        late_windows: list[str] = attrs.Factory(list)
 
-    extended = report_object(Extended(rejected=2, open_windows=["a", "b"]))
-    assert extended["rejected"] == 2 and extended["open_windows"] == 2
+    extended = report_object(Extended(rejected=2, late_windows=["a", "b"]))
+    assert extended["rejected"] == 2 and extended["late_windows"] == 2
 
 
 @pytest.mark.parametrize(
