@@ -35,7 +35,7 @@ from pull import RANGE, library_pull
 import ccrm_async.client
 from ccrm_async import CallRecord
 from ccrm_async.converter import LENIENT
-from ccrm_async.pagination import Page, PullStats, paginate
+from ccrm_async.pagination import Page, PageSource, PullStats, paginate
 from ccrm_async.testing import CallDataset
 
 
@@ -184,10 +184,19 @@ def engine_alone(records: int, lookahead: int = 10) -> None:
         await asyncio.sleep(0)
         return pages[number - 1]
 
+    async def fetch_body(number: int) -> bytes:
+        await asyncio.sleep(0)
+        return b"x" * 1000  # the engine counts the bytes it buffers
+
+    async def refetch(number: int, _error: Exception) -> Page[CallRecord]:
+        return await fetch(number)
+
+    source = PageSource(fetch_body, lambda _body, number: pages[number - 1], refetch)
+
     async def through_engine() -> int:
         count = 0
         async for _ in paginate(
-            fetch, key=lambda r: r.uuid, stats=PullStats(), lookahead=lookahead
+            source, key=lambda r: r.uuid, stats=PullStats(), lookahead=lookahead
         ):
             count += 1
         return count

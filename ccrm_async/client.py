@@ -18,10 +18,20 @@ from ._core.dates import DateLike, date_range
 from .config import RetryPolicy, Secret, Timeouts
 from .converter import LENIENT, make_converter
 from .custom_fields import CustomFields
+from .errors import CCRMError, ResponseError
 from .events import EventCallback, PageEvent, PullEvent, emit
 from .exports import ExportJob, ExportReceiver, start_export
 from .models import CallRecord, Note, RejectedRecord
-from .pagination import OrderedWindow, Pull, PullStats, RejectHandler, paginate
+from .pagination import (
+    BUFFER_BYTES,
+    ByteBudget,
+    PageSource,
+    Pull,
+    PullStats,
+    RejectHandler,
+    fan_out,
+    paginate,
+)
 from .parsing import Page, parse_page
 from .transport import Clock, PublicAddressResolver, RequestCounters, Transport
 
@@ -41,6 +51,11 @@ R = TypeVar("R", bound=_HasUUID)
 
 def _uuid(record: _HasUUID) -> str:
     return record.uuid
+
+
+def _body(body: bytes) -> bytes:
+    """The raw body: pages are parsed apart from fetching (see the engine)."""
+    return body
 
 
 class CCRMClient(APIClient):
@@ -139,6 +154,8 @@ class CCRMClient(APIClient):
             ),
         )
         self.custom_fields = CustomFields(self._transport, converter=self._converter)
+        # Bodies received and not yet parsed, all pulls of the client together.
+        self._budget = ByteBudget(BUFFER_BYTES)
 
     # -- call history ------------------------------------------------------
 
@@ -182,27 +199,44 @@ class CCRMClient(APIClient):
     ) -> AsyncIterator[R]:
         """Every record of a paged GET endpoint, through the one pagination engine;
         with *report*, a ``"pull"`` event when it ends."""
-        parse = partial(parse_page, cls=cls, converter=self._converter, strict=self.strict)
+        converter, strict = self._converter, self.strict
         on_event = self._transport.on_event
 
-        async def fetch(number: int) -> Page[R]:
-            query = {**params, "page": str(number)} if number > 1 else params
-            page = await self._transport.request(
-                "GET", path, partial(parse, number=number), params=query, counters=counters
-            )
+        def parse(body: bytes, number: int) -> Page[R]:
+            try:
+                page = parse_page(body, cls, number, converter, strict=strict)
+            except CCRMError as error:  # named as the transport names its errors
+                if error.method is None:
+                    error.method, error.path = "GET", path
+                raise
             emit(on_event, PageEvent(path, number, len(page.records), page.total))
             return page
+
+        def query(number: int) -> dict[str, str]:
+            return {**params, "page": str(number)} if number > 1 else params
+
+        async def fetch(number: int) -> bytes:
+            return await self._transport.request(
+                "GET", path, _body, params=query(number), counters=counters
+            )
+
+        async def refetch(number: int, error: ResponseError) -> Page[R]:
+            await self._transport.retry_later(error, path=path, counters=counters)
+            return await self._transport.request(
+                "GET", path, partial(parse, number=number), params=query(number), counters=counters
+            )
 
         def finished(completed: bool) -> None:
             emit(on_event, PullEvent(path, attrs.evolve(stats), completed))
 
         return paginate(
-            fetch,
+            PageSource(fetch, parse, refetch),
             key=_uuid,
             stats=stats,
             lookahead=lookahead,
             on_reject=on_reject,
             on_finish=finished if report and on_event is not None else None,
+            budget=self._budget,
         )
 
     def _calls(
@@ -280,35 +314,26 @@ class CCRMClient(APIClient):
         size: int,
         on_reject: RejectHandler | None,
     ) -> AsyncIterator[tuple[CallRecord, list[Note]]]:
-        pending: OrderedWindow[tuple[CallRecord, list[Note]]] = OrderedWindow(size)
-
         def note_rejected(reject: RejectedRecord) -> None:
             stats.rejected += 1
             if on_reject is not None:
                 on_reject(reject)
 
-        async def with_notes(call: CallRecord) -> tuple[CallRecord, list[Note]]:
+        async def notes_of(call: CallRecord) -> list[Note]:
             notes = [note async for note in self._notes(call.uuid, stats, note_rejected)]
             stats.notes += len(notes)
-            return call, notes
+            return notes
 
+        pairs = fan_out(  # set, or unknown: ask
+            calls, notes_of, wanted=lambda call: call.has_notes is not False, size=size
+        )
         completed = False
         try:
-            async for call in calls:
-                while pending.full or pending.head_done():
-                    yield await pending.next()
-                if call.has_notes is not False:  # set, or unknown: ask
-                    pending.submit(with_notes, call)
-                else:
-                    pending.submit_result((call, []))
-            while len(pending):
-                yield await pending.next()
+            async for pair in pairs:
+                yield pair
             completed = True
         finally:
-            await pending.close()
-            aclose = getattr(calls, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await pairs.aclose()
             on_event = self._transport.on_event
             if on_event is not None:
                 emit(on_event, PullEvent(CALL_HISTORY_PATH, attrs.evolve(stats), completed))

@@ -1,7 +1,8 @@
-"""The pagination engine: every paged CCRM endpoint goes through :func:`paginate`.
+"""The pull engine: every paged CCRM endpoint goes through :func:`paginate`,
+every per-call fan-out (notes) through :func:`fan_out`.
 
-How a pull works
-----------------
+Pages
+-----
 
 The API pages at most 1000 records per answer (``?page=N``, from 1) and states
 the total in ``otherData.totalCount``. There is no sort or page-size parameter,
@@ -12,15 +13,33 @@ pushes every later record one place down).
 1. Page 1 is fetched alone: its ``totalCount`` plans ``ceil(total / 1000)`` pages.
    An answer without ``totalCount`` (PHP leaves it out at times) plans nothing:
    pages are then fetched until one comes back short.
-2. The rest are fetched concurrently through an :class:`OrderedWindow`: a
-   bounded number of page tasks (``lookahead``) run at once; each task fetches
-   *and parses* its page, so while one page is decoded the next requests are
-   already waiting on the network. Results come out in page order, and a
+2. Fetching is apart from parsing (:mod:`ccrm_async._prefetch`). Pages are
+   requested as soon as a request ends or the parser takes a body (at most
+   ``lookahead`` at once, all through the client-wide gate), each returning
+   its raw body; one parser takes the bodies in page order. Received bodies
+   wait in a buffer bounded in bytes (:data:`BUFFER_BYTES`, 32 MiB, about 36
+   pages): while it is full, fetching pauses. So the network never waits for
+   the parser, and the parser waits only for the page it needs next. A
    page's records are yielded only once the whole page was received and
-   parsed: a retried page can never yield twice.
+   parsed: a retried page can never yield twice. Totals are counted in the
+   order the answers arrived (each once its page is parsed). A body cut off
+   so that it cannot be decoded is requested again if the retry policy
+   allows a retry (counted as one).
 3. Records are de-duplicated by ``uuid``. An insertion at the head makes the
    tail of page *n* reappear at the top of page *n+1*: those are dropped and
-   counted.
+   counted. The uuids yielded are held in bounded memory
+   (:class:`ccrm_async._seen.SeenKeys`): up to 50,000 in a set (about 7 MB),
+   the rest in a private temporary SQLite database on disk, checked a page
+   at a time. Why not keep only the last few pages' uuids: a duplicate comes
+   from a page shifted by the records inserted (or, pages answered out of
+   order, deleted) between the reads of two pages, so within one pass the
+   last ``1 + drift / 1000`` pages would do; but a repair pass reads the
+   whole range again and must tell every record yielded by an earlier pass
+   from a new one, anywhere in the range, and the drift is known only
+   through totals, which miss an insertion and a deletion that cancel out.
+   A bounded window would trade exactly-once for memory; the disk keeps
+   both, for about 1 µs a record past the first 50,000 (the temporary file
+   grows about 60 bytes a record and is deleted when the pull ends).
 4. Drift: when a later page reports a larger total, or duplicates appear, the
    plan is no longer trusted and the engine keeps fetching pages past the plan
    until one comes back short (fewer than 1000 records). A short page inside
@@ -30,7 +49,7 @@ pushes every later record one place down).
    it: records between them are skipped. Each pass is tallied
    (:mod:`ccrm_async._core.accounting`): when it ends with suspected misses,
    the whole range is read again, its records de-duplicated against all
-   those already yielded, until a pass ends with none, at most
+   those already yielded (the same bounded store), until a pass ends with none, at most
    ``MAX_REPAIR_PASSES`` (3) times. Records found by a repair pass are
    yielded after the first pass's, so call order holds within a pass only.
    ``suspected_misses`` is what the last pass left: 0 means complete.
@@ -40,6 +59,36 @@ pushes every later record one place down).
    logged once per pull at WARNING, with no value); a record that cannot be
    read is counted in ``rejected``, logged, and handed to ``on_reject`` once
    (repair passes do not repeat it).
+
+Notes
+-----
+
+:func:`fan_out` gives each call its notes, in call order: a notes request is
+sent for each call whose note flag is set or unknown as soon as the call is
+parsed, concurrently with the other notes requests and with the next pages,
+at most ``window`` (1000) calls waiting for their notes at once. Every
+request, pages and notes, passes the one client-wide gate (``concurrency``).
+
+Windows
+-------
+
+A bulk pull (``calls pull``, :func:`ccrm_async.sinks.pull_into`) reads its
+range window by window, each window a pull of this engine. Windows go back to
+back: once a window's first answer came back, the next six
+(``WINDOWS_AHEAD``) are opened, so their pages (and their first notes) are
+requested while the current window is still in flight or being written; all
+share the client's gate and its parse buffer (one :class:`ByteBudget`), so
+windows opened ahead take only the slots and the bytes the current one
+leaves. Records reach the sink one window at a time, oldest first, and each
+window is committed with its checkpoint before the next is begun: a window
+answered early waits, so an interrupted pull loses at most the windows not
+yet committed, and resuming reads each record once. The scheduling of
+windows lives beside the sinks (it is bound to their checkpoints); the path
+of a record still goes down once: command, sink, engine, transport,
+converter.
+
+Errors
+------
 
 The first error that is not retried cancels every sibling request at once and
 is raised to the consumer; closing or cancelling the iteration cancels and
@@ -65,14 +114,29 @@ from ._core.accounting import (
     needs_repair,
     suspected_misses,
 )
+from ._prefetch import BUFFER_BYTES, ByteBudget, Prefetcher
+from ._seen import SeenKeys
+from .errors import ResponseError
 from .models import RejectedRecord
 from .parsing import Page
 from .transport import RequestCounters
 
-__all__ = ["OrderedWindow", "Page", "Pull", "PullStats", "RejectHandler", "paginate"]
+__all__ = [
+    "BUFFER_BYTES",
+    "ByteBudget",
+    "OrderedWindow",
+    "Page",
+    "PageSource",
+    "Pull",
+    "PullStats",
+    "RejectHandler",
+    "fan_out",
+    "paginate",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
+D = TypeVar("D")
 
 PAGE_SIZE = 1000
 
@@ -218,8 +282,24 @@ class OrderedWindow(Generic[R]):
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+@attrs.frozen
+class PageSource(Generic[T]):
+    """Where a pull's pages come from.
+
+    - ``fetch(n)``: the raw body of page *n* (the transport's retries done);
+    - ``parse(body, n)``: that body as a :class:`Page` (pure CPU);
+    - ``refetch(n, error)``: page *n* again after *error*, a body that could
+      not be decoded at all (a cut-off answer), parsed inside the transport's
+      retry loop; raises *error* when the retry policy allows no retry.
+    """
+
+    fetch: Callable[[int], Awaitable[bytes]]
+    parse: Callable[[bytes, int], Page[T]]
+    refetch: Callable[[int, ResponseError], Awaitable[Page[T]]]
+
+
 async def paginate(
-    fetch: Callable[[int], Awaitable[Page[T]]],
+    source: PageSource[T],
     *,
     key: Callable[[T], Hashable],
     stats: PullStats,
@@ -227,26 +307,35 @@ async def paginate(
     page_size: int = PAGE_SIZE,
     on_reject: RejectHandler | None = None,
     max_repair_passes: int = MAX_REPAIR_PASSES,
+    budget: ByteBudget | None = None,
     on_finish: Callable[[bool], object] | None = None,
 ) -> AsyncIterator[T]:
     """Yield every record of a paged endpoint once, in page order, then what
     repair passes found.
 
-    *fetch(n)* must return page *n* fully received and parsed (it does its own
-    retries). At most *lookahead* pages are in flight or parsed and waiting, so
-    memory stays flat however long the pull (but for the set of uuids seen).
+    Pages come from *source*: at most *lookahead* requests at once, their
+    bodies waiting for the parser in a buffer of at most ``budget.limit``
+    bytes (a :class:`ByteBudget`, shared by the pulls of one client;
+    :data:`BUFFER_BYTES`, 32 MiB, by default), and the uuids yielded beyond 50,000 are
+    kept on disk, so memory stays flat however long the pull.
     *on_reject* receives each unreadable record once. A pass that ends with
     suspected misses is followed by another, at most *max_repair_passes* (3).
     *on_finish(completed)* is called once the pull ends (for the ``"pull"``
     event); *completed* is False when it failed or was closed early.
     """
+    seen = SeenKeys()
+    reading = _PassReader(
+        source,
+        key,
+        stats,
+        seen,
+        lookahead=max(1, lookahead),
+        page_size=page_size,
+        budget=budget if budget is not None else ByteBudget(),
+    )
+    reading.on_reject = on_reject
     completed = False
     try:
-        seen: set[Hashable] = set()
-        reading = _PassReader(
-            fetch, key, stats, seen, lookahead=max(1, lookahead), page_size=page_size
-        )
-        reading.on_reject = on_reject
         passes = 0
         while True:
             tally = PassTally()
@@ -275,8 +364,44 @@ async def paginate(
             )
         completed = True
     finally:
+        seen.close()  # its temporary database too
         if on_finish is not None:
             on_finish(completed)
+
+
+async def fan_out(
+    items: AsyncIterator[T],
+    detail: Callable[[T], Awaitable[list[D]]],
+    *,
+    wanted: Callable[[T], bool],
+    size: int,
+) -> AsyncGenerator[tuple[T, list[D]], None]:
+    """Each of *items* with ``await detail(item)`` (``[]`` when not *wanted*),
+    in the items' order: at most *size* items wait for their details at once,
+    their requests running concurrently with each other and with the items'
+    own pages (all through the client's gate). The first detail that fails
+    for good cancels the others and is raised; closing the iteration cancels
+    and awaits them, and closes *items*."""
+    pending: OrderedWindow[tuple[T, list[D]]] = OrderedWindow(size)
+
+    async def with_detail(item: T) -> tuple[T, list[D]]:
+        return item, await detail(item)
+
+    try:
+        async for item in items:
+            while pending.full or pending.head_done():
+                yield await pending.next()
+            if wanted(item):
+                pending.submit(with_detail, item)
+            else:
+                pending.submit_result((item, []))
+        while len(pending):
+            yield await pending.next()
+    finally:
+        await pending.close()
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class _PassReader(Generic[T]):
@@ -285,15 +410,17 @@ class _PassReader(Generic[T]):
 
     def __init__(
         self,
-        fetch: Callable[[int], Awaitable[Page[T]]],
+        source: PageSource[T],
         key: Callable[[T], Hashable],
         stats: PullStats,
-        seen: set[Hashable],
+        seen: SeenKeys,
         *,
         lookahead: int,
         page_size: int,
+        budget: ByteBudget,
     ) -> None:
-        self.fetch = fetch
+        self.source = source
+        self.budget = budget
         self.key = key
         self.stats = stats
         self.seen = seen
@@ -307,38 +434,34 @@ class _PassReader(Generic[T]):
         stats = self.stats
         key = self.key
         seen = self.seen
+        source = self.source
         # The first pass de-duplicates against what it yields; a repair pass
         # also needs its own set, to tell its overlaps from earlier passes' records.
-        in_pass: set[Hashable] = set() if repair else seen
+        in_pass = SeenKeys() if repair else seen
         rejected_in_pass: set[str] = set()
-        window: OrderedWindow[Page[T]] = OrderedWindow(self.lookahead)
-
-        async def fetch_page(number: int) -> Page[T]:
-            page = await self.fetch(number)
-            tally.observe_total(page.total)  # in the order the answers arrived
-            return page
-
+        ahead = Prefetcher(source.fetch, lookahead=self.lookahead, budget=self.budget)
+        totals: dict[int, int | None] = {}
         try:
-            page = await fetch_page(1)
-            planned = 1
-            last_requested = 1
+            ahead.plan(1)
+            number = 1
             until_short = False
             while True:
+                page = await self._parse(ahead, number)
+                # Totals count in the order the answers arrived, each once its
+                # page is parsed: every page before this one is.
+                totals[number] = page.total
+                arrivals = ahead.arrivals
+                while arrivals and arrivals[0] in totals:
+                    tally.observe_total(totals.pop(arrivals.popleft()))
                 stats.pages += 1
-                fresh = []
-                duplicates = 0
-                for record in page.records:
-                    ident = key(record)
-                    if ident in in_pass:
-                        duplicates += 1
-                        continue
-                    in_pass.add(ident)
-                    if repair:
-                        if ident in seen:
-                            continue
-                        seen.add(ident)
-                        stats.repaired += 1
-                    fresh.append(record)
+                records = page.records
+                new = in_pass.admit([key(record) for record in records])
+                fresh = [record for record, is_new in zip(records, new, strict=True) if is_new]
+                duplicates = len(records) - len(fresh)
+                if repair and fresh:  # yielded only when no earlier pass did
+                    unseen = seen.admit([key(record) for record in fresh])
+                    fresh = [record for record, is_new in zip(fresh, unseen, strict=True) if is_new]
+                    stats.repaired += len(fresh)
                 if page.bends:  # counted for the records yielded now, not for repeats
                     yielded = {id(record) for record in fresh}
                     for index, bends in page.bends.items():
@@ -355,23 +478,36 @@ class _PassReader(Generic[T]):
                         self._reject(reject)
                 if duplicates or tally.inserted or page.total is None:
                     until_short = True  # the data moved under us: stop only at a short page
+                planned = ahead.planned
                 if page.total is not None:
                     planned = max(planned, -(-page.total // self.page_size))
-                if until_short and page.number == last_requested and page.count >= self.page_size:
-                    planned = max(planned, last_requested + 1)
-                # Request what comes next before handing records out, so the network
+                if until_short and number == ahead.planned and page.count >= self.page_size:
+                    planned = max(planned, number + 1)
+                # Plan what comes next before handing records out, so the network
                 # works while the consumer does.
-                while not window.full and last_requested < planned:
-                    last_requested += 1
-                    window.submit(fetch_page, last_requested)
+                ahead.plan(planned)
                 for record in fresh:
                     stats.records += 1
                     yield record
-                if not len(window):
+                if number >= ahead.planned:
                     break
-                page = await window.next()
+                number += 1
         finally:
-            await window.close()
+            await ahead.close()
+            if in_pass is not seen:
+                in_pass.close()
+
+    async def _parse(self, ahead: Prefetcher, number: int) -> Page[T]:
+        """Page *number*, parsed whole; a body that could not be decoded at all
+        (cut off) is requested again, parsed inside the transport's retries."""
+        body = await ahead.take(number)
+        try:
+            return self.source.parse(body, number)
+        except ResponseError as error:
+            if not error.transient:
+                raise
+            failed = error
+        return await self.source.refetch(number, failed)
 
     def _count_bends(self, bends: list[tuple[str, str]]) -> None:
         for path, what in bends:

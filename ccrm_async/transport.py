@@ -460,6 +460,31 @@ class Transport:
             method, shown, exchange, finish, idempotent=idempotent, counters=counters
         )
 
+    async def retry_later(
+        self, error: CCRMError, *, path: str, counters: RequestCounters | None = None
+    ) -> None:
+        """For an answer found bad after :meth:`request` returned it (a body
+        parsed apart from fetching, that turned out cut off): wait as the retry
+        policy says before asking again, or raise *error* when it allows no
+        retry (a non-transient error, no retries configured, the shared retry
+        quota spent)."""
+        if error.method is None:
+            error.method, error.path = "GET", path
+        delay = retry.next_delay(
+            self.retry_policy,
+            error=error,
+            attempt=1,
+            elapsed=0.0,
+            rng=self._rng,
+            retry_after=None,
+        )
+        if delay is None or not self.quota.try_spend():
+            raise error
+        if counters is not None:
+            counters.retries += 1
+        log.debug("GET %s: body cut off, retry in %.2fs (%s)", path, delay, error)
+        await self.clock.sleep(delay)
+
     async def _retrying(
         self,
         method: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ccrm_async import _seen
 from ccrm_async._core.accounting import (
     MAX_REPAIR_PASSES,
     PassTally,
@@ -36,9 +37,15 @@ def test_pass_tally_and_the_repair_decision() -> None:
     assert not needs_repair(5, MAX_REPAIR_PASSES) and not needs_repair(0, 0)
 
 
-async def test_insertions_between_concurrent_pages_are_repaired() -> None:
+@pytest.mark.parametrize("memory_keys", [None, 700], ids=["in-memory", "on-disk"])
+async def test_insertions_between_concurrent_pages_are_repaired(
+    memory_keys: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Page 2 is answered after page 3, and 5 calls are inserted in between: the
-    first pass skips 5 records; a repair pass finds them (and the new calls)."""
+    first pass skips 5 records; a repair pass finds them (and the new calls).
+    With 700 keys in memory, the uuids yielded move to disk page after page."""
+    if memory_keys is not None:
+        monkeypatch.setattr(_seen, "MEMORY_KEYS", memory_keys)
     async with CCRMEmulator(calls=5000, notes_ratio=0.0) as emu:
         original = {c["uuid"] for c in emu.dataset}
         emu.faults.serve_after(2, 3)

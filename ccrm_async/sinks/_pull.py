@@ -17,19 +17,30 @@ read go to the sink's rejects with their window (``PullReport.rejected``).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 import attrs
 
 from ..client import CCRMClient
-from ..pagination import PullStats
+from ..models import CallRecord, Note, RejectedRecord
+from ..pagination import Pull, PullStats
 from ._base import Sink
 from ._plan import PullQuery, Window
 
 __all__ = ["SETTLE_TIME", "PullProgress", "PullReport", "pull_into"]
+
+#: A call with its notes (None when the pull has no notes).
+_Item = tuple[CallRecord, list[Note] | None]
+
+#: Windows whose pulls are opened ahead of the one being written: 6. Each
+#: requests its pages at once (all through the client's one gate), and its
+#: received bodies share the client's parse buffer (32 MiB).
+WINDOWS_AHEAD = 6
 
 #: A window counts as closed (no call can still appear in it) once it ended
 #: this long before its pull began: 1 hour, for calls still being connected.
@@ -121,62 +132,132 @@ async def pull_into(
     report = report if report is not None else PullReport()
     started = time.monotonic()
     windows = query.windows()
-    todo = [window for window in windows if not sink.is_done(window)]
+    todo = deque(window for window in windows if not sink.is_done(window))
     report.windows = len(windows)
     report.skipped = len(windows) - len(todo)
     if progress is not None:
         progress.start(len(todo), report.skipped)
+    ahead: deque[_WindowPull] = deque()
+
+    def open_ahead() -> None:
+        # Only once a window's first answer came back: a bad token or a
+        # refused range fails one request, not one per window.
+        while todo and len(ahead) < WINDOWS_AHEAD:
+            ahead.append(_WindowPull(crm, query, todo.popleft(), now))
+
     try:
-        for window in todo:
-            await _pull_window(crm, sink, query, window, report, progress, now)
+        while todo or ahead:
+            current = ahead.popleft() if ahead else _WindowPull(crm, query, todo.popleft(), now)
+            try:
+                await current.write_into(sink, report, progress, answered=open_ahead)
+            finally:
+                report.add_requests(current.stats)
     finally:
+        # Ctrl-C, a crash: the windows opened ahead were never begun in the
+        # sink; cancel their requests and count them.
+        while ahead:
+            later = ahead.popleft()
+            await later.close()
+            report.add_requests(later.stats)
         report.elapsed = time.monotonic() - started
     return report
 
 
-async def _pull_window(
-    crm: CCRMClient,
-    sink: Sink,
-    query: PullQuery,
-    window: Window,
-    report: PullReport,
-    progress: PullProgress | None,
-    now: Callable[[], datetime],
-) -> None:
-    closed = window.end + SETTLE_TIME < now()
-    if progress is not None:
-        progress.window(window)
-    records = notes = 0
-    stats = PullStats()
-    sink.begin(window)
-    try:
+class _WindowPull:
+    """One window's pull, opened ahead: its first record is requested at once
+    (so its pages are fetched while older windows are written); records go
+    to the sink only once it is the oldest window left. Rejects met before
+    then wait here, to be written with their window."""
+
+    def __init__(
+        self, crm: CCRMClient, query: PullQuery, window: Window, now: Callable[[], datetime]
+    ) -> None:
+        self.window = window
+        self.closed = window.end + SETTLE_TIME < now()
+        self._rejects: list[RejectedRecord] = []
+        self._sink: Sink | None = None
+        self.pull: Pull[_Item]
         if query.notes:
-            with_notes = crm.call_history_with_notes(
-                window.start, window.end, on_reject=sink.add_reject
+            self.pull = cast(
+                "Pull[_Item]",
+                crm.call_history_with_notes(window.start, window.end, on_reject=self._reject),
             )
-            stats = with_notes.stats
-            async with with_notes:
-                async for call, call_notes in with_notes:
-                    sink.add(call, call_notes)
-                    records += 1
-                    notes += len(call_notes)
-                    if progress is not None:
-                        progress.records(1, len(call_notes))
         else:
-            calls = crm.call_history(window.start, window.end, on_reject=sink.add_reject)
-            stats = calls.stats
-            async with calls:
-                async for call in calls:
-                    sink.add(call, None)
-                    records += 1
-                    if progress is not None:
-                        progress.records(1, 0)
-        marked = sink.commit(window, closed=closed and stats.complete)
-    except BaseException:
-        sink.rollback()
-        raise
+            calls = crm.call_history(window.start, window.end, on_reject=self._reject)
+            self.pull = Pull(_without_notes(calls), calls.stats)
+        self.stats = self.pull.stats
+        self._first: asyncio.Future[_Item | None] = asyncio.ensure_future(_first(self.pull))
+
+    def _reject(self, reject: RejectedRecord) -> None:
+        if self._sink is not None:
+            self._sink.add_reject(reject)
+        else:
+            self._rejects.append(reject)
+
+    async def write_into(
+        self,
+        sink: Sink,
+        report: PullReport,
+        progress: PullProgress | None,
+        *,
+        answered: Callable[[], None],
+    ) -> None:
+        """Write the window into *sink* and commit it; *answered* is called
+        once its first records (or its end) came back."""
+        window = self.window
+        if progress is not None:
+            progress.window(window)
+        records = notes = 0
+        sink.begin(window)
+        try:
+            self._sink = sink
+            for reject in self._rejects:
+                sink.add_reject(reject)
+            self._rejects.clear()
+            first = await self._first
+            answered()
+            if first is not None:
+                async with self.pull:
+                    item: _Item | None = first
+                    while item is not None:
+                        call, call_notes = item
+                        sink.add(call, call_notes)
+                        records += 1
+                        count = len(call_notes) if call_notes is not None else 0
+                        notes += count
+                        if progress is not None:
+                            progress.records(1, count)
+                        item = await _first(self.pull)
+            marked = sink.commit(window, closed=self.closed and self.stats.complete)
+        except BaseException:
+            sink.rollback()
+            await self.close()
+            raise
+        report.add_window(self.stats, records, notes, marked=marked)
+        if progress is not None:
+            progress.window_done()
+
+    async def close(self) -> None:
+        """Cancel what is still in flight and await it."""
+        if not self._first.done():
+            self._first.cancel()
+            await asyncio.gather(self._first, return_exceptions=True)
+        elif not self._first.cancelled():
+            self._first.exception()  # retrieved: its error, if any, went up already
+        await self.pull.aclose()
+
+
+async def _first(pull: Pull[_Item]) -> _Item | None:
+    """The next item of *pull*, None at its end."""
+    try:
+        return await pull.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _without_notes(calls: Pull[CallRecord]) -> AsyncIterator[tuple[CallRecord, None]]:
+    try:
+        async for call in calls:
+            yield call, None
     finally:
-        report.add_requests(stats)
-    report.add_window(stats, records, notes, marked=marked)
-    if progress is not None:
-        progress.window_done()
+        await calls.aclose()

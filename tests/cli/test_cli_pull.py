@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import sqlite3
 from collections.abc import AsyncIterator
@@ -106,16 +107,20 @@ async def test_an_api_error_mid_pull_keeps_finished_windows(
     args = pull_args(emu, QUERY, out)
     emu.faults.latency = 0.05
     proc = await start_cli(*args)
-    # Once window 3 is answered, script a refusal: the emulator picks faults after its
-    # latency, so window 4's request (sent once window 3 is committed) gets it.
+    # Once 3 answers came back, script a refusal: the emulator picks faults after its
+    # latency, so a later window's request gets it. Windows are requested back to
+    # back, so how many were committed by then varies; what was kept is exactly
+    # what the checkpoint says.
     await wait_for(lambda: sum(r.status is not None for r in emu.requests(CALLS)) >= 3)
     emu.faults.script(CALLS, ["403"])  # not retried
     result = await finish(proc)
     assert result.code == 1
     assert len(result.error_lines) == 1 and "HTTP 403" in result.error_lines[0]
-    assert "failed: " in result.stderr and "3 of 8 windows kept" in result.stderr
+    kept = re.search(r"(\d+) of 8 windows kept", result.stderr)
+    assert "failed: " in result.stderr and kept is not None
     saved = json.loads(checkpoint_path(out).read_bytes())
-    assert saved["windows"] == 3 and out.stat().st_size == saved["offset"]
+    assert 1 <= saved["windows"] == int(kept[1]) < 8
+    assert out.stat().st_size == saved["offset"]
 
     emu.faults.latency = 0.0
     again = await run_cli(*args)

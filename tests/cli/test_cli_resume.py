@@ -71,6 +71,17 @@ def _finished(out: Path, query: PullQuery) -> list[Window]:
     return [w for w in planned(query) if state["done_until"] and w.wire[1] <= state["done_until"]]
 
 
+def _committed_so_far(out: Path, query: PullQuery) -> int:
+    """Windows committed while the pull runs (0 while nothing can be read yet;
+    a file the pull has not created yet is never created here)."""
+    if not out.exists():
+        return 0
+    try:
+        return len(_finished(out, query))
+    except (OSError, ValueError, KeyError, sqlite3.Error):
+        return 0
+
+
 def _uuids_of(emu: CCRMEmulator, windows: list[Window]) -> list[str]:
     return [raw["uuid"] for w in windows for raw in emu.dataset.select(*w.wire)]
 
@@ -94,7 +105,7 @@ async def test_killed_mid_pull_then_resumed(
     args = pull_args(emu, query, out, "--concurrency", "2")
     emu.faults.latency = 0.01  # about 0.3 s per window: the signal lands mid-pull
     proc = await start_cli(*args)
-    await wait_for(lambda: len(windows_requested(emu)) >= 4)  # windows 1-3 committed
+    await wait_for(lambda: _committed_so_far(out, query) >= 3)
     proc.send_signal(sig)
     first = await finish(proc)
     await wait_for(lambda: emu.open_connections == 0)  # nothing left in flight
@@ -129,7 +140,7 @@ async def test_killed_mid_pull_then_resumed(
     assert f"resuming: {len(finished)} of 8 windows already in" in second.stderr
     # Finished windows were not fetched again; the rest were, once each.
     rest = [w.wire for w in planned(query)[len(finished) :]]
-    assert windows_requested(emu) == rest
+    assert sorted(windows_requested(emu)) == rest  # opened ahead together: any order
     everything = [raw["uuid"] for raw in expected_calls(emu, query)]
     uuids = _uuids_in(out)
     assert len(uuids) == len(set(uuids)) == 1600

@@ -1,0 +1,162 @@
+"""Fetching a pass's pages ahead of its parser, in a buffer bounded in bytes.
+
+:class:`Prefetcher` requests pages 1, 2, 3, ... as soon as the policy of
+:mod:`ccrm_async._core.prefetch` allows (fewer than *lookahead* in flight, the
+buffer of received bodies within its byte bound), each time a request ends
+and each time the parser takes a body: the network never waits for the
+parser. Requests still pass the client-wide gate (its ``concurrency``). The
+parser takes bodies strictly in page order with :meth:`Prefetcher.take`.
+
+The first request that fails for good cancels every sibling at once, and
+:meth:`Prefetcher.take` raises its error; :meth:`Prefetcher.close` cancels and
+awaits whatever is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from ._core.prefetch import BUFFER_BYTES, may_request
+
+__all__ = ["BUFFER_BYTES", "ByteBudget", "Prefetcher"]
+
+
+class ByteBudget:
+    """Bytes received and not yet parsed, shared by every pull of a client
+    (windows pulled back to back each have a :class:`Prefetcher`): at most
+    *limit* (:data:`BUFFER_BYTES`), but for one page per pull when a pull
+    has nothing buffered or in flight (so each can always make progress).
+    When bytes are freed, every pull paused for room tops up."""
+
+    def __init__(self, limit: int = BUFFER_BYTES) -> None:
+        if limit < 1:
+            raise ValueError(f"buffer limit must be >= 1 byte, got {limit!r}")
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self.members: list[Prefetcher] = []
+
+    def take(self, size: int) -> None:
+        self.used += size
+        self.peak = max(self.peak, self.used)
+
+    def free(self, size: int) -> None:
+        self.used -= size
+        for member in list(self.members):
+            member.top_up()
+
+
+class Prefetcher:
+    """Requests pages up to :attr:`planned` ahead of the parser.
+
+    ``buffered`` is the bytes received and not yet taken, ``peak`` the most it
+    ever was; ``arrivals`` lists page numbers in the order their answers
+    arrived (the engine reads the totals in that order and pops them).
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[int], Awaitable[bytes]],
+        *,
+        lookahead: int,
+        budget: ByteBudget | None = None,
+    ) -> None:
+        if lookahead < 1:
+            raise ValueError(f"lookahead must be >= 1, got {lookahead!r}")
+        self._fetch = fetch
+        self.lookahead = lookahead
+        self.budget = budget if budget is not None else ByteBudget()
+        self.budget.members.append(self)
+        self.planned = 0
+        self.requested = 0
+        self.in_flight = 0
+        self.buffered = 0
+        self.peak = 0
+        self.largest = 0
+        self.arrivals: deque[int] = deque()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._bodies: dict[int, bytes] = {}
+        self._failure: BaseException | None = None
+
+    def plan(self, last: int) -> None:
+        """Pages up to *last* are wanted (a plan only grows)."""
+        if last > self.planned:
+            self.planned = last
+            self.top_up()
+
+    def top_up(self) -> None:
+        """Request the next pages the policy allows."""
+        budget = self.budget
+        while (
+            self._failure is None
+            and self.requested < self.planned
+            and may_request(
+                in_flight=self.in_flight,
+                buffered=budget.used if self.in_flight or self.buffered else 0,
+                largest=self.largest,
+                lookahead=self.lookahead,
+                limit=budget.limit,
+            )
+        ):
+            self.requested += 1
+            self.in_flight += 1
+            self._tasks[self.requested] = asyncio.ensure_future(self._run(self.requested))
+
+    async def _run(self, number: int) -> None:
+        # The coroutine is created here, so a task cancelled before it ran
+        # leaves no un-awaited coroutine behind.
+        try:
+            body = await self._fetch(number)
+        except asyncio.CancelledError:
+            self.in_flight -= 1
+            raise
+        except BaseException as error:
+            self.in_flight -= 1
+            # Cancel the siblings in the same step, not a loop iteration later:
+            # no sibling sends another request after a fatal answer.
+            if self._failure is None:
+                self._failure = error
+                current = asyncio.current_task()
+                for task in self._tasks.values():
+                    if task is not current:
+                        task.cancel()
+            return
+        self.in_flight -= 1
+        self._bodies[number] = body
+        self.buffered += len(body)
+        self.peak = max(self.peak, self.buffered)
+        self.budget.take(len(body))
+        self.largest = max(self.largest, len(body))
+        self.arrivals.append(number)
+        self.top_up()
+
+    async def take(self, number: int) -> bytes:
+        """The body of page *number* (planned, and the one after the last taken)."""
+        if number > self.planned:
+            raise ValueError(f"page {number} is not planned (plan ends at {self.planned})")
+        self.top_up()  # nothing buffered or in flight before it: always allowed
+        task = self._tasks[number]
+        if not task.done():
+            await asyncio.wait((task,))  # cancelled here, close() still cancels it
+        if self._failure is not None:
+            raise self._failure
+        del self._tasks[number]
+        body = self._bodies.pop(number)
+        self.buffered -= len(body)
+        self.budget.free(len(body))  # tops this one (and any paused sibling) up
+        return body
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        self._bodies.clear()
+        if self in self.budget.members:
+            self.budget.members.remove(self)
+        self.budget.free(self.buffered)
+        self.buffered = 0
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
