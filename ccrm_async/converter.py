@@ -56,7 +56,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._core.dates import format_datetime, parse_datetime
 from ._core.php import ZERO_DATE_PREFIX, Bends, Shape, Unreadable, read_value
-from ._hooks import HookWriter, Scalar
+from ._hooks import HookWriter, Scalar, UnstructureWriter
 from .errors import ValidationError
 from .models import calls, custom_fields, notes
 from .models._enum import WireEnum
@@ -290,9 +290,9 @@ def make_converter(
 
     ``strict=True`` forbids unknown keys and keeps cattrs' detailed validation.
     ``generated_hooks`` (default: on unless strict) structures the record models
-    with the functions :mod:`ccrm_async._hooks` writes for them, the lenient
-    fast path; off, with cattrs' generated hooks (the same rules, slower: the
-    strict converter's, and the tests' reference).
+    and writes them back with the functions :mod:`ccrm_async._hooks` writes for
+    them, the lenient fast path; off, with cattrs' generated hooks (the same
+    rules, slower: the strict converter's, and the tests' reference).
     ``tz`` (the account's zone, e.g. ``ZoneInfo("Europe/Warsaw")``) makes every
     date-time read aware in that zone, and writes aware ones in its wall clock;
     by default they stay naive, as the API sends them.
@@ -388,8 +388,10 @@ def make_converter(
         writer = HookWriter(
             conv, names=wire_names, aliases=_ALIASES, scalars=_SCALARS, unfit=_Unfit
         )
+        unstructure = UnstructureWriter(conv, names=wire_names)
         for cls in _MODELS:
             conv.register_structure_hook(cls, writer[cls])
+            conv.register_unstructure_hook(cls, unstructure[cls])
     _register_custom_fields(conv, strict=strict)
     return conv
 

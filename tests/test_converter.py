@@ -210,7 +210,7 @@ def _mutated(record: dict[str, Any], rng: random.Random, odd: list[Any]) -> dict
     odd=st.lists(st.sampled_from(_ODD_VALUES), max_size=3),
     spoil=st.booleans(),
 )
-def test_generated_hooks_read_what_cattrs_hooks_read(
+def test_generated_hooks_read_and_write_what_cattrs_hooks_do(
     seed: int, habits: set[str], odd: list[Any], spoil: bool
 ) -> None:
     rng = random.Random(seed)
@@ -228,6 +228,9 @@ def test_generated_hooks_read_what_cattrs_hooks_read(
         assert _outcome(fast, record, cls) == _outcome(reference, record, cls)
         new = _outcome(read_record, LENIENT, record, cls)
         assert new == _outcome(read_record, _CATTRS, record, cls)
+        if new[0] == "read":  # written back: the same object, keys in the same order
+            wire, reference_wire = LENIENT.unstructure(new[1][0]), _CATTRS.unstructure(new[1][0])
+            assert wire == reference_wire and list(wire) == list(reference_wire)
 
 
 def test_generated_hooks_are_the_lenient_ones_and_not_strict() -> None:
