@@ -7,13 +7,14 @@ CPU time rather than wall time, so the least disturbed by a busy machine) for:
   the lenient hook, ``parse_page`` whole;
 - each part of the lenient ``CallRecord`` hook, timed on its own inputs
   (callers, user talk, external number, flags, enums, the date, scalars) and
-  the record's own frame (what is left: the generated function's ``in``
-  checks, its ``res`` dict and the frozen ``__init__``);
+  the record's own frame (what is left: its ``get`` per field, the inline
+  checks and the frozen ``__init__``);
 - floors: building the same attrs objects from values already converted
-  (frozen as shipped, and non-frozen clones), and the prototype of generated
-  hooks in ``_lean.py`` (the lenient rules of ``ccrm_async/converter.py``,
-  inline fast paths, positional construction; checked equal to the library's
-  output on every record), as the measure of what leaner hooks can reach;
+  (frozen as shipped, and non-frozen clones), the least any hook can spend;
+- the cattrs-generated hooks with the same rules
+  (``make_converter(generated_hooks=False)``, the strict converter's kind and
+  the lenient one's before the generated hooks of ``ccrm_async/_hooks.py``;
+  checked equal to the library's output on every record);
 - a plain cattrs converter with the renames only (no rule), for scale;
 - ``--profile``: cProfile of the lenient hook, the top functions by own time,
   in microseconds per record (cProfile inflates small calls: read it for the
@@ -34,12 +35,11 @@ from typing import Any
 import attrs
 import cattrs
 import orjson
-from _lean import LeanHooks
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
 from ccrm_async._core.responses import parse_envelope
-from ccrm_async.converter import _MODELS, LENIENT, wire_names
+from ccrm_async.converter import _MODELS, LENIENT, make_converter, wire_names
 from ccrm_async.models import calls
 from ccrm_async.parsing import parse_page
 from ccrm_async.testing import CallDataset
@@ -145,9 +145,9 @@ def report(records: int, repeats: int) -> None:
     to_str, to_int, to_bool = hook(str), hook(int), hook(bool)
     ostr, number = hook(str | None), hook(int | float)
     plain = plain_hook()
-    lean_call = LeanHooks()[calls.CallRecord]
+    cattrs_call = make_converter(generated_hooks=False).get_structure_hook(calls.CallRecord)
     built = [call(o, calls.CallRecord) for o in items]
-    assert [lean_call(o) for o in items] == built, "the lean hooks must build the same records"
+    assert [cattrs_call(o, calls.CallRecord) for o in items] == built, "the same records"
 
     pages = [items[i : i + PAGE] for i in range(0, n, PAGE)]
 
@@ -216,8 +216,8 @@ def report(records: int, repeats: int) -> None:
         **parts,
         "floor: every object rebuilt, frozen": _construct_all(built, frozen=True),
         "floor: every object rebuilt, non-frozen": _construct_all(built, frozen=False),
-        "generated lean hooks (_lean.py, same rules)": each_page(
-            lambda page: [lean_call(o) for o in page]
+        "cattrs-generated hooks, same rules": each_page(
+            lambda page: [cattrs_call(o, calls.CallRecord) for o in page]
         ),
         "plain cattrs, renames only (no rule)": each_page(
             lambda page: [plain(o, calls.CallRecord) for o in page]

@@ -56,6 +56,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._core.dates import format_datetime, parse_datetime
 from ._core.php import ZERO_DATE_PREFIX, Bends, Shape, Unreadable, read_value
+from ._hooks import HookWriter, Scalar, UnstructureWriter
 from .errors import ValidationError
 from .models import calls, custom_fields, notes
 from .models._enum import WireEnum
@@ -282,10 +283,16 @@ class WireConverter(cattrs.Converter):
         return super().structure(normalised, cl)
 
 
-def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> WireConverter:
+def make_converter(
+    *, strict: bool = False, tz: tzinfo | None = None, generated_hooks: bool | None = None
+) -> WireConverter:
     """Build a converter with every rule in the module docstring.
 
     ``strict=True`` forbids unknown keys and keeps cattrs' detailed validation.
+    ``generated_hooks`` (default: on unless strict) structures the record models
+    and writes them back with the functions :mod:`ccrm_async._hooks` writes for
+    them, the lenient fast path; off, with cattrs' generated hooks (the same
+    rules, slower: the strict converter's, and the tests' reference).
     ``tz`` (the account's zone, e.g. ``ZoneInfo("Europe/Warsaw")``) makes every
     date-time read aware in that zone, and writes aware ones in its wall clock;
     by default they stay naive, as the API sends them.
@@ -373,8 +380,30 @@ def make_converter(*, strict: bool = False, tz: tzinfo | None = None) -> WireCon
 
     for cls in _MODELS:
         _register_model(conv, cls, strict=strict)
+    if strict and generated_hooks:
+        raise ValueError("generated hooks do not forbid unknown keys: not with strict=True")
+    if generated_hooks is None:
+        generated_hooks = not strict
+    if generated_hooks:
+        writer = HookWriter(
+            conv, names=wire_names, aliases=_ALIASES, scalars=_SCALARS, unfit=_Unfit
+        )
+        unstructure = UnstructureWriter(conv, names=wire_names)
+        for cls in _MODELS:
+            conv.register_structure_hook(cls, writer[cls])
+            conv.register_unstructure_hook(cls, unstructure[cls])
     _register_custom_fields(conv, strict=strict)
     return conv
+
+
+# Scalar field types the generated hooks check inline: the wire types taken as
+# they are, and the helper (the one cattrs' hooks use) for anything else.
+_SCALARS: dict[Any, Scalar] = {
+    str: Scalar((str,), _to_str),
+    int: Scalar((int,), _to_int),
+    bool: Scalar((bool,), _to_bool),
+    int | float: Scalar((int, float), _to_number),
+}
 
 
 def _optional_bool(value: Any, _: Any) -> bool | None:

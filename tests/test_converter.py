@@ -1,10 +1,14 @@
 """The converter against the seed's example bodies, and every quirk in API-NOTES."""
 
+import copy
+import random
 from datetime import datetime
 from typing import Any
 
 import cattrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ccrm_async import (
     CallDirection,
@@ -17,7 +21,8 @@ from ccrm_async import (
 )
 from ccrm_async._core import lenient_json
 from ccrm_async._core.php import Unreadable
-from ccrm_async.converter import LENIENT, STRICT
+from ccrm_async.converter import LENIENT, STRICT, make_converter, read_record
+from ccrm_async.testing import RECORD_HABITS, CallDataset, php_spelling, unreadable
 
 from conftest import sample_bytes, sample_json
 
@@ -164,3 +169,72 @@ def test_empty_optional_date_time_is_none() -> None:
     file = {"uuid": "f", "uploadedAt": "", "fileName": "a.pdf"}
     note = LENIENT.structure({**payload, "files": [file], "created": "0000-00-00 00:00:00"}, Note)
     assert note.files[0].uploaded_at is None and note.created is None
+
+
+# -- the generated hooks against cattrs' (the lenient fast path, issue 11) ----------------------
+
+_CATTRS = make_converter(generated_hooks=False)  # cattrs-generated hooks, the same rules
+_ODD_VALUES: tuple[Any, ...] = (
+    None, "", "1", "0", "abc", 0, 1, 2, 1.5, True, False, [], {}, ["x"], [{}], {"0": "x"},
+    "0000-00-00 00:00:00", "2024-05-06 07:08:09", "0,50",
+)  # fmt: skip
+
+
+def _outcome(read: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        return "read", read(*args)
+    except Exception as exc:
+        return "refused", str(exc) if isinstance(exc, Unreadable) else None
+
+
+def _mutated(record: dict[str, Any], rng: random.Random, odd: list[Any]) -> dict[str, Any]:
+    """*record* with a few values, at the top or one level down, replaced by odd ones."""
+    out = copy.deepcopy(record)
+    for value in odd:
+        target = out
+        nested = [k for k, v in out.items() if isinstance(v, dict) and v]
+        if nested and rng.random() < 0.4:
+            target = out[rng.choice(sorted(nested))]
+        key = rng.choice(sorted(target))
+        if rng.random() < 0.1:
+            del target[key]
+        else:
+            target[key] = value
+    return out
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    habits=st.sets(st.sampled_from(RECORD_HABITS)),
+    odd=st.lists(st.sampled_from(_ODD_VALUES), max_size=3),
+    spoil=st.booleans(),
+)
+def test_generated_hooks_read_and_write_what_cattrs_hooks_do(
+    seed: int, habits: set[str], odd: list[Any], spoil: bool
+) -> None:
+    rng = random.Random(seed)
+    notes = lenient_json.loads(sample_bytes("notes_page.json"))["data"]
+    bases: list[tuple[dict[str, Any], type]] = [
+        *((call, CallRecord) for call in CallDataset(seed=seed, count=3).calls),
+        *((note, Note) for note in notes),
+    ]
+    for base, cls in bases:
+        record = php_spelling(base, sorted(habits), rng)
+        if spoil and cls is CallRecord:
+            record = unreadable(record, rng)
+        record = _mutated(record, rng, odd)
+        fast, reference = LENIENT.get_structure_hook(cls), _CATTRS.get_structure_hook(cls)
+        assert _outcome(fast, record, cls) == _outcome(reference, record, cls)
+        new = _outcome(read_record, LENIENT, record, cls)
+        assert new == _outcome(read_record, _CATTRS, record, cls)
+        if new[0] == "read":  # written back: the same object, keys in the same order
+            wire, reference_wire = LENIENT.unstructure(new[1][0]), _CATTRS.unstructure(new[1][0])
+            assert wire == reference_wire and list(wire) == list(reference_wire)
+
+
+def test_generated_hooks_are_the_lenient_ones_and_not_strict() -> None:
+    assert LENIENT.get_structure_hook(CallRecord) is not _CATTRS.get_structure_hook(CallRecord)
+    assert STRICT.get_structure_hook(CallRecord).__name__.startswith("structure_CallRecord")
+    with pytest.raises(ValueError, match="strict"):
+        make_converter(strict=True, generated_hooks=True)
