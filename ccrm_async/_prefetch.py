@@ -28,7 +28,8 @@ class ByteBudget:
     (windows pulled back to back each have a :class:`Prefetcher`): at most
     *limit* (:data:`BUFFER_BYTES`), but for one page per pull when a pull
     has nothing buffered or in flight (so each can always make progress).
-    When bytes are freed, every pull paused for room tops up."""
+    When bytes are freed, the pulls paused for room (and only they: a notes
+    fan-out keeps a thousand small pulls open) top up."""
 
     def __init__(self, limit: int = BUFFER_BYTES) -> None:
         if limit < 1:
@@ -36,7 +37,8 @@ class ByteBudget:
         self.limit = limit
         self.used = 0
         self.peak = 0
-        self.members: list[Prefetcher] = []
+        # Insertion-ordered, so the oldest pull paused gets the room first.
+        self.paused: dict[Prefetcher, None] = {}
 
     def take(self, size: int) -> None:
         self.used += size
@@ -44,12 +46,14 @@ class ByteBudget:
 
     def free(self, size: int) -> None:
         self.used -= size
-        for member in list(self.members):
-            member.top_up()
+        if self.paused:
+            for member in list(self.paused):
+                member.top_up()
 
 
 class Prefetcher:
-    """Requests pages up to :attr:`planned` ahead of the parser.
+    """Requests pages *first*, *first* + 1, ... up to :attr:`planned` ahead of
+    the parser.
 
     ``buffered`` is the bytes received and not yet taken, ``peak`` the most it
     ever was; ``arrivals`` lists page numbers in the order their answers
@@ -62,15 +66,17 @@ class Prefetcher:
         *,
         lookahead: int,
         budget: ByteBudget | None = None,
+        first: int = 1,
     ) -> None:
         if lookahead < 1:
             raise ValueError(f"lookahead must be >= 1, got {lookahead!r}")
+        if first < 1:
+            raise ValueError(f"first page must be >= 1, got {first!r}")
         self._fetch = fetch
         self.lookahead = lookahead
         self.budget = budget if budget is not None else ByteBudget()
-        self.budget.members.append(self)
-        self.planned = 0
-        self.requested = 0
+        self.planned = first - 1  # pages before *first* are not this one's to fetch
+        self.requested = first - 1
         self.in_flight = 0
         self.buffered = 0
         self.peak = 0
@@ -87,22 +93,25 @@ class Prefetcher:
             self.top_up()
 
     def top_up(self) -> None:
-        """Request the next pages the policy allows."""
+        """Request the next pages the policy allows; when it is the byte
+        bound that stops them, wait in the budget's paused pulls."""
         budget = self.budget
-        while (
-            self._failure is None
-            and self.requested < self.planned
-            and may_request(
+        while self._failure is None and self.requested < self.planned:
+            if not may_request(
                 in_flight=self.in_flight,
                 buffered=budget.used if self.in_flight or self.buffered else 0,
                 largest=self.largest,
                 lookahead=self.lookahead,
                 limit=budget.limit,
-            )
-        ):
+            ):
+                if self.in_flight < self.lookahead:  # else its own answers top it up
+                    budget.paused[self] = None
+                    return
+                break
             self.requested += 1
             self.in_flight += 1
             self._tasks[self.requested] = asyncio.ensure_future(self._run(self.requested))
+        budget.paused.pop(self, None)
 
     async def _run(self, number: int) -> None:
         # The coroutine is created here, so a task cancelled before it ran
@@ -140,6 +149,11 @@ class Prefetcher:
         task = self._tasks[number]
         if not task.done():
             await asyncio.wait((task,))  # cancelled here, close() still cancels it
+        else:
+            # Received already: still give the loop back once a page, so a pull
+            # whose bodies are all buffered never holds it for more than one
+            # page's parse (other tasks run, a cancellation lands).
+            await asyncio.sleep(0)
         if self._failure is not None:
             raise self._failure
         del self._tasks[number]
@@ -152,8 +166,7 @@ class Prefetcher:
         tasks = list(self._tasks.values())
         self._tasks.clear()
         self._bodies.clear()
-        if self in self.budget.members:
-            self.budget.members.remove(self)
+        self.budget.paused.pop(self, None)
         self.budget.free(self.buffered)
         self.buffered = 0
         for task in tasks:

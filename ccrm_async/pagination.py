@@ -255,6 +255,13 @@ class OrderedWindow(Generic[R]):
                         other.cancel()
             raise
 
+    def abort(self, error: BaseException) -> None:
+        """Fail with *error* (``next`` raises it), cancelling every task."""
+        if self._failure is None:
+            self._failure = error
+        for task in self._tasks:
+            task.cancel()
+
     def submit_result(self, value: R) -> None:
         """Queue a value that needs no work, in order with the tasks."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -267,7 +274,8 @@ class OrderedWindow(Generic[R]):
 
     async def next(self) -> R:
         head = self._tasks[0]
-        await asyncio.wait((head,))
+        if not head.done():
+            await asyncio.wait((head,))
         if self._failure is not None:
             raise self._failure
         self._tasks.popleft()
@@ -377,27 +385,58 @@ async def fan_out(
     size: int,
 ) -> AsyncGenerator[tuple[T, list[D]], None]:
     """Each of *items* with ``await detail(item)`` (``[]`` when not *wanted*),
-    in the items' order: at most *size* items wait for their details at once,
-    their requests running concurrently with each other and with the items'
-    own pages (all through the client's gate). The first detail that fails
-    for good cancels the others and is raised; closing the iteration cancels
+    in the items' order.
+
+    A feeder task reads *items* and starts their details while fewer than
+    *size* items wait, whether or not the consumer is asking: the details'
+    requests keep running while the consumer writes, or while it is busy
+    with another pull (a window opened ahead). They run concurrently with
+    each other and with the items' own pages, all through the client's gate.
+    The first detail that fails for good, or an error reading *items*,
+    cancels the others and is raised at once; closing the iteration cancels
     and awaits them, and closes *items*."""
     pending: OrderedWindow[tuple[T, list[D]]] = OrderedWindow(size)
+    room = asyncio.Event()  # set when the consumer takes an item
+    added = asyncio.Event()  # set when the feeder adds one, or ends
 
     async def with_detail(item: T) -> tuple[T, list[D]]:
         return item, await detail(item)
 
+    async def feed() -> None:
+        try:
+            async for item in items:
+                while pending.full:
+                    room.clear()
+                    await room.wait()
+                if wanted(item):
+                    pending.submit(with_detail, item)
+                else:
+                    pending.submit_result((item, []))
+                added.set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            pending.abort(error)  # the consumer's next() raises it at once
+            raise
+        finally:
+            added.set()
+
+    feeder = asyncio.ensure_future(feed())
     try:
-        async for item in items:
-            while pending.full or pending.head_done():
-                yield await pending.next()
-            if wanted(item):
-                pending.submit(with_detail, item)
+        while True:
+            if len(pending):
+                pair = await pending.next()
+                room.set()
+                yield pair
+            elif feeder.done():
+                feeder.result()  # an error of *items* with nothing waiting: raised here
+                return
             else:
-                pending.submit_result((item, []))
-        while len(pending):
-            yield await pending.next()
+                added.clear()
+                await added.wait()
     finally:
+        feeder.cancel()
+        await asyncio.gather(feeder, return_exceptions=True)
         await pending.close()
         aclose = getattr(items, "aclose", None)
         if aclose is not None:
@@ -439,20 +478,27 @@ class _PassReader(Generic[T]):
         # also needs its own set, to tell its overlaps from earlier passes' records.
         in_pass = SeenKeys() if repair else seen
         rejected_in_pass: set[str] = set()
-        ahead = Prefetcher(source.fetch, lookahead=self.lookahead, budget=self.budget)
+        # Page 1 is fetched alone, here (it plans the rest): most pulls of
+        # notes are that one request, with no task or buffer of their own.
+        ahead = Prefetcher(source.fetch, lookahead=self.lookahead, budget=self.budget, first=2)
         totals: dict[int, int | None] = {}
         try:
-            ahead.plan(1)
             number = 1
             until_short = False
             while True:
-                page = await self._parse(ahead, number)
-                # Totals count in the order the answers arrived, each once its
-                # page is parsed: every page before this one is.
-                totals[number] = page.total
-                arrivals = ahead.arrivals
-                while arrivals and arrivals[0] in totals:
-                    tally.observe_total(totals.pop(arrivals.popleft()))
+                if number == 1:
+                    body = await source.fetch(1)
+                    ahead.largest = len(body)  # what the bound expects of the next pages
+                    page = await self._read(body, 1)
+                    tally.observe_total(page.total)  # the first answer, whatever follows
+                else:
+                    page = await self._read(await ahead.take(number), number)
+                    # Totals count in the order the answers arrived, each once its
+                    # page is parsed: every page before this one is.
+                    totals[number] = page.total
+                    arrivals = ahead.arrivals
+                    while arrivals and arrivals[0] in totals:
+                        tally.observe_total(totals.pop(arrivals.popleft()))
                 stats.pages += 1
                 records = page.records
                 new = in_pass.admit([key(record) for record in records])
@@ -497,10 +543,10 @@ class _PassReader(Generic[T]):
             if in_pass is not seen:
                 in_pass.close()
 
-    async def _parse(self, ahead: Prefetcher, number: int) -> Page[T]:
-        """Page *number*, parsed whole; a body that could not be decoded at all
-        (cut off) is requested again, parsed inside the transport's retries."""
-        body = await ahead.take(number)
+    async def _read(self, body: bytes, number: int) -> Page[T]:
+        """Page *number* from its *body*, parsed whole; a body that could not
+        be decoded at all (cut off) is requested again, parsed inside the
+        transport's retries."""
         try:
             return self.source.parse(body, number)
         except ResponseError as error:

