@@ -121,8 +121,8 @@ def _no_personal_data_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # At the end of a whole run the process holds over 2 GB of objects; the
-    # interpreter's final garbage collection over them took from 20 s to
-    # minutes on a busy machine. Nothing a test could observe runs after this
-    # point, so that collection is skipped.
+    # The interpreter's final garbage collection walks every object left; it
+    # took from 20 s to minutes when closed emulators were kept alive by
+    # aiohttp's middleware cache (fixed in ccrm_async._serving). Nothing a test
+    # could observe runs after this point, so that collection is skipped.
     gc.freeze()

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from ccrm_async import ServerError
+from ccrm_async import _prefetch as prefetch
 from ccrm_async._core.prefetch import may_request
 from ccrm_async.pagination import ByteBudget, Page, PageSource, PullStats, paginate
 
@@ -17,16 +18,23 @@ PAGE = 1000  # records a page (the API's page size)
 
 
 def test_may_request_counts_bodies_in_flight_as_the_largest_seen() -> None:
-    def ok(in_flight: int, buffered: int) -> bool:
+    def ok(in_flight: int, buffered: int, waiting: int = 0) -> bool:
         return may_request(
-            in_flight=in_flight, buffered=buffered, largest=100, lookahead=4, limit=500
+            in_flight=in_flight,
+            waiting=waiting,
+            buffered=buffered,
+            largest=100,
+            lookahead=4,
+            limit=500,
         )
 
     assert ok(0, 0) and ok(0, 400) and not ok(0, 401)
     assert ok(2, 200) and not ok(2, 201)
     assert not ok(4, 0)  # the lookahead bounds requests whatever the bytes
+    # Pages received and waiting count against the lookahead as well.
+    assert ok(1, 0, waiting=2) and not ok(1, 0, waiting=3) and not ok(0, 0, waiting=4)
     # A single body larger than the bound still gets through when nothing waits.
-    assert may_request(in_flight=0, buffered=0, largest=10**9, lookahead=1, limit=1)
+    assert may_request(in_flight=0, waiting=0, buffered=0, largest=10**9, lookahead=1, limit=1)
 
 
 class _Source:
@@ -39,9 +47,12 @@ class _Source:
         self.fail_on = fail_on
         self.received = self.parsed = self.peak = 0
         self.requested: list[int] = []
+        self.ahead = 0  # pages requested and not yet parsed, at most
 
     async def fetch(self, number: int) -> bytes:
         self.requested.append(number)
+        parsed_pages = self.parsed // self.size
+        self.ahead = max(self.ahead, len(self.requested) - parsed_pages)
         await asyncio.sleep(0)
         if number == self.fail_on:
             raise ServerError("boom", status=500)
@@ -78,15 +89,22 @@ async def _slow_consumer(source: _Source, *, limit: int, lookahead: int) -> list
     return out
 
 
-@pytest.mark.parametrize(("size", "limit", "lookahead"), [(1000, 5000, 8), (700, 5000, 2)])
+@pytest.mark.parametrize(
+    ("size", "limit", "lookahead"),
+    [(1000, 5000, 8), (700, 5000, 2), (700, 50_000, 4)],
+    ids=["bytes bind", "lookahead binds", "lookahead binds, large buffer"],
+)
 async def test_the_buffer_never_exceeds_its_bound(size: int, limit: int, lookahead: int) -> None:
     source = _Source(pages=30, size=size)
     out = await _slow_consumer(source, limit=limit, lookahead=lookahead)
     assert out == list(range(30 * PAGE))  # in order, once
     assert source.requested == list(range(1, 31))  # each page requested once, in order
-    assert source.peak <= limit
+    bound = min(limit, lookahead * size)
+    assert source.peak <= bound
+    # Pages requested and not yet parsed: the lookahead, plus the page in the parser.
+    assert source.ahead <= lookahead + 1
     # ... and fetching ran ahead of the slow parser up to that bound.
-    assert source.peak > limit - (lookahead + 1) * size
+    assert source.peak >= bound - size
 
 
 async def test_a_body_larger_than_the_bound_still_gets_through() -> None:
@@ -102,9 +120,13 @@ async def test_a_failed_fetch_ahead_stops_the_pull() -> None:
     assert max(source.requested) <= 5 + 8
 
 
-async def test_a_pull_gives_the_loop_back_between_buffered_pages() -> None:
+async def test_a_pull_gives_the_loop_back_between_buffered_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """With every body already received, the parser still lets other tasks
-    (and a cancellation) in once a page: it never holds the loop for more."""
+    (and a cancellation) in once ``HOLD_LOOP`` seconds went by; at 0, at every
+    page."""
+    monkeypatch.setattr(prefetch, "HOLD_LOOP", 0.0)
     source = _Source(pages=6, size=10)
     pull = paginate(
         source.source(), key=lambda r: r, stats=PullStats(), lookahead=8, budget=ByteBudget()

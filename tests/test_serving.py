@@ -12,19 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import resource
 import socket
+import weakref
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from ccrm_async import CCRMClient
 from ccrm_async._serving import ConnectionLimits, Running, connection_guard, serve
 from ccrm_async.exports import ExportReceiver
 from ccrm_async.models.contacts import Person, Phone
+from ccrm_async.testing import CCRMEmulator
 from ccrm_async.thulium import ContactDirectory, LookupServer, create_lookup_app
 
 NUMBER = "500100200"
@@ -251,3 +255,16 @@ async def test_an_application_started_elsewhere_is_refused() -> None:
             await serve(app, "127.0.0.1", 0, shutdown_timeout=1.0)
     finally:
         await runner.cleanup()
+
+
+async def test_a_closed_emulator_is_freed() -> None:
+    """aiohttp caches handlers' middleware chains module-wide (1,024 entries):
+    closing a server clears that cache, so a closed emulator and its data set
+    are freed (a suite starting emulators one after another held gigabytes)."""
+    async with CCRMEmulator(calls=10) as emu:
+        async with CCRMClient(base_url=emu.url, token=emu.token) as crm:
+            assert len([call async for call in crm.call_history("2024-01-01", "2024-01-31")])
+        alive = weakref.ref(emu)
+    del emu
+    gc.collect()
+    assert alive() is None

@@ -38,8 +38,10 @@ __all__ = ["SETTLE_TIME", "PullProgress", "PullReport", "pull_into"]
 _Item = tuple[CallRecord, list[Note] | None]
 
 #: Windows whose pulls are opened ahead of the one being written: 6. Each
-#: requests its pages at once (all through the client's one gate), and its
-#: received bodies share the client's parse buffer (32 MiB).
+#: requests its pages (and, with notes, its notes) at once, all through the
+#: client's one gate; its received bodies share the client's parse buffer
+#: (32 MiB), and it holds at most 2,000 parsed calls besides (the page being
+#: read, and the notes fan-out's 1,000 calls).
 WINDOWS_AHEAD = 6
 
 #: A window counts as closed (no call can still appear in it) once it ended
