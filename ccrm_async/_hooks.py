@@ -31,7 +31,7 @@ import operator
 import types
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple, get_args, get_origin
+from typing import Any, Generic, NamedTuple, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -63,7 +63,27 @@ def _optional_inner(tp: Any) -> Any:
     return functools.reduce(operator.or_, [a for a in args if a is not type(None)])
 
 
-class HookWriter:
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+class _PerModel(Generic[H]):
+    """``writer[cls]``: the function generated for model *cls*, written on
+    first use and kept."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[type, H] = {}
+
+    def __getitem__(self, cls: type) -> H:
+        hook = self._hooks.get(cls)
+        if hook is None:
+            hook = self._hooks[cls] = self._generate(cls)
+        return hook
+
+    def _generate(self, cls: type) -> H:
+        raise NotImplementedError
+
+
+class HookWriter(_PerModel[Callable[..., Any]]):
     """Writes, compiles and keeps one structure function per attrs model.
 
     *conv* gives the hooks of the other types (date-times, enums, anything
@@ -88,14 +108,8 @@ class HookWriter:
         self._aliases = aliases
         self._scalars = scalars
         self._unfit_type = unfit
-        self._hooks: dict[type, Callable[..., Any]] = {}
         self.sources: dict[type, str] = {}  # the generated code, to read
-
-    def __getitem__(self, cls: type) -> Callable[..., Any]:
-        hook = self._hooks.get(cls)
-        if hook is None:
-            hook = self._hooks[cls] = self._generate(cls)
-        return hook
+        super().__init__()
 
     def _unfit(self) -> Any:
         raise self._unfit_type
@@ -207,7 +221,7 @@ class HookWriter:
 _AS_IS = frozenset({str, int, bool, float, int | float})
 
 
-class UnstructureWriter:
+class UnstructureWriter(_PerModel[Callable[[Any], dict[str, Any]]]):
     """Writes one unstructure function per attrs model: the wire object, keys in
     the fields' order (as cattrs' ``make_dict_unstructure_fn`` writes it, at a
     third of its cost). *conv* gives the date-time writer (the converter's zone)
@@ -217,13 +231,7 @@ class UnstructureWriter:
     def __init__(self, conv: cattrs.Converter, *, names: Callable[[type], dict[str, str]]) -> None:
         self._conv = conv
         self._names = names
-        self._hooks: dict[type, Callable[[Any], dict[str, Any]]] = {}
-
-    def __getitem__(self, cls: type) -> Callable[[Any], dict[str, Any]]:
-        hook = self._hooks.get(cls)
-        if hook is None:
-            hook = self._hooks[cls] = self._generate(cls)
-        return hook
+        super().__init__()
 
     def _generate(self, cls: type) -> Callable[[Any], dict[str, Any]]:
         attrs.resolve_types(cls)
