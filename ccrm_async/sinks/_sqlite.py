@@ -21,7 +21,9 @@ Schema (columns beyond ``raw`` are copies of its fields, for queries)::
 ``rejects.raw`` is the record's JSON as received (keys in their order); a
 record rejected again (a re-run) replaces its row; one without a uuid is
 replaced with its window. ``call_date`` is NULL for a call the API dated
-``0000-00-00 00:00:00``, ``has_notes`` and ``duration`` when it left them empty.
+``0000-00-00 00:00:00``, ``has_notes`` and ``duration`` when it left them empty
+(a first-release file, where they were NOT NULL, is rebuilt on opening: see
+:func:`_allow_empty_call_fields`).
 
 ``raw`` holds the JSONL object of :func:`~ccrm_async.sinks.call_object` (for
 ``calls``, without its notes). A call pulled again with notes gets exactly
@@ -30,6 +32,7 @@ the notes the API lists now.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -50,8 +53,10 @@ from ._records import (
 
 __all__ = ["SqliteSink"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
+log = logging.getLogger(__name__)
+
+_CALLS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     uuid TEXT PRIMARY KEY,
     call_date TEXT,
     direction TEXT,
@@ -64,7 +69,11 @@ CREATE TABLE IF NOT EXISTS calls (
     external_number TEXT,
     destination TEXT,
     raw TEXT NOT NULL
-);
+)"""
+
+_SCHEMA = (
+    _CALLS_TABLE.format(name="calls")
+    + """;
 CREATE INDEX IF NOT EXISTS calls_call_date ON calls (call_date);
 CREATE TABLE IF NOT EXISTS notes (
     uuid TEXT PRIMARY KEY,
@@ -96,6 +105,10 @@ CREATE TABLE IF NOT EXISTS rejects (
     UNIQUE (kind, uuid)
 );
 """
+)
+
+#: Columns the first release declared NOT NULL that the API can leave empty.
+_NOW_NULLABLE = frozenset({"call_date", "has_notes"})
 
 
 def _upsert(table: str, columns: Sequence[str]) -> str:
@@ -139,6 +152,48 @@ _FINISH_WINDOW = (
 BATCH_CALLS = 500
 
 
+def _allow_empty_call_fields(db: sqlite3.Connection, path: Path) -> None:
+    """Files written by the first release declare ``calls.call_date`` and
+    ``has_notes`` NOT NULL, so a zero-dated call could not be stored: rebuild
+    that table without those constraints, inside the caller's transaction
+    (all rows copied and counted; its indexes made again). A table that is
+    not exactly ours (other columns, or triggers, which a rebuild would drop)
+    is left as it is, with a warning."""
+    info = db.execute("PRAGMA table_info(calls)").fetchall()  # cid, name, type, notnull, ...
+    if not any(row[1] in _NOW_NULLABLE and row[3] for row in info):
+        return
+    columns = [row[1] for row in info]
+    triggers = db.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'calls'"
+    ).fetchone()[0]
+    if columns != list(CALL_COLUMNS) or triggers:
+        log.warning(
+            "%s: table calls was changed by hand (columns or triggers), so it keeps its "
+            "NOT NULL call_date and has_notes: a call the API leaves undated fails to insert",
+            path,
+        )
+        return
+    indexes = [
+        sql
+        for (sql,) in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' "
+            "AND sql IS NOT NULL"
+        )
+    ]
+    names = ", ".join(columns)
+    db.execute(_CALLS_TABLE.format(name="calls_upgraded"))
+    db.execute(f"INSERT INTO calls_upgraded ({names}) SELECT {names} FROM calls")  # noqa: S608 - our column names
+    copied = db.execute("SELECT count(*) FROM calls_upgraded").fetchone()[0]
+    held = db.execute("SELECT count(*) FROM calls").fetchone()[0]
+    if copied != held:  # cannot happen: the copy is one statement
+        raise sqlite3.DatabaseError(f"{path}: copied {copied} of {held} calls; nothing changed")
+    db.execute("DROP TABLE calls")
+    db.execute("ALTER TABLE calls_upgraded RENAME TO calls")
+    for sql in indexes:
+        db.execute(sql)
+    log.info("%s: calls.call_date and has_notes may now be empty (%d calls kept)", path, held)
+
+
 class SqliteSink:
     """Calls (and notes) into a SQLite database; see the module docstring.
 
@@ -155,6 +210,7 @@ class SqliteSink:
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA busy_timeout = 10000")
             self._db.execute("BEGIN IMMEDIATE")
+            _allow_empty_call_fields(self._db, path)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)

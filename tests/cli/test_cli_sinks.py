@@ -25,8 +25,8 @@ from _cli_helpers import (
     windows_requested,
 )
 
-from ccrm_async.sinks import PullQuery, checkpoint_path
-from ccrm_async.testing import CCRMEmulator
+from ccrm_async.sinks import PullQuery, SqliteSink, checkpoint_path
+from ccrm_async.testing import CCRMEmulator, PhpHabits
 
 # 3000 calls over 6 days; 2-day windows hold about 1000 calls: one or two pages each.
 QUERY = PullQuery(datetime(2024, 1, 1), datetime(2024, 1, 6, 23, 59, 59), timedelta(days=2))
@@ -198,3 +198,77 @@ async def test_empty_range_gives_an_empty_output(emu: CCRMEmulator, tmp_path: Pa
     assert (tmp_path / "empty.jsonl").read_bytes() == b""
     header = (tmp_path / "empty.csv").read_text(encoding="utf-8").splitlines()
     assert len(header) == 1 and header[0].startswith("uuid,callDate,")
+
+
+# The tables a first-release ``calls pull`` created: call_date and has_notes NOT NULL.
+_FIRST_RELEASE_SCHEMA = """
+CREATE TABLE calls (
+    uuid TEXT PRIMARY KEY, call_date TEXT NOT NULL, direction TEXT, service TEXT,
+    status TEXT, duration INTEGER, has_notes INTEGER NOT NULL, from_number TEXT,
+    to_number TEXT, external_number TEXT, destination TEXT, raw TEXT NOT NULL
+);
+CREATE INDEX calls_call_date ON calls (call_date);
+CREATE TABLE notes (
+    uuid TEXT PRIMARY KEY, call_uuid TEXT NOT NULL, created TEXT, plain_text TEXT,
+    text TEXT, raw TEXT NOT NULL
+);
+CREATE INDEX notes_call_uuid ON notes (call_uuid);
+CREATE TABLE pull_windows (
+    date_from TEXT NOT NULL, date_to TEXT NOT NULL, notes INTEGER NOT NULL,
+    records INTEGER NOT NULL, finished_at TEXT NOT NULL, PRIMARY KEY (date_from, date_to)
+);
+"""
+_KEPT = ("kept", "2023-12-31 10:00:00", "in", "s", "ANSWERED", 5, 0, "1", "2", "3", None, "{}")
+
+
+def _first_release_file(path: Path, *extra: str) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(_FIRST_RELEASE_SCHEMA + ";".join(extra))
+        db.execute(f"INSERT INTO calls VALUES ({', '.join('?' * len(_KEPT))})", _KEPT)
+        db.commit()
+    finally:
+        db.close()
+
+
+def _not_null(path: Path) -> dict[str, int]:
+    db = sqlite3.connect(path)
+    try:
+        return {row[1]: row[3] for row in db.execute("PRAGMA table_info(calls)")}
+    finally:
+        db.close()
+
+
+async def test_a_first_release_file_takes_an_undated_call_and_keeps_its_rows(
+    emu: CCRMEmulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "old.sqlite"
+    _first_release_file(out, "CREATE INDEX mine ON calls (status)")
+    zero = emu.dataset.calls[10]["uuid"]
+    emu.php = PhpHabits(zero_date_uuids=frozenset({zero}))
+    result = await run_cli(*pull_args(emu, QUERY, out))
+    assert result.code == 0, result.stderr
+    flags = _not_null(out)
+    assert flags["call_date"] == flags["has_notes"] == 0
+    db = sqlite3.connect(out)
+    try:
+        assert db.execute("SELECT * FROM calls WHERE uuid = 'kept'").fetchone() == _KEPT
+        assert db.execute("SELECT call_date FROM calls WHERE uuid = ?", (zero,)).fetchone() == (
+            None,
+        )
+        assert db.execute("SELECT count(*) FROM calls").fetchone() == (CALL_COUNT + 1,)
+        indexes = {row[0] for row in db.execute("SELECT name FROM pragma_index_list('calls')")}
+        assert {"mine", "calls_call_date"} <= indexes
+    finally:
+        db.close()
+
+
+def test_a_calls_table_changed_by_hand_is_left_as_it_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "old.sqlite"
+    trigger = "CREATE TRIGGER audit AFTER INSERT ON calls BEGIN SELECT 1; END"
+    _first_release_file(out, trigger)
+    SqliteSink(out).close()
+    assert _not_null(out)["call_date"] == 1  # a rebuild would have dropped the trigger
+    assert "changed by hand" in caplog.text
