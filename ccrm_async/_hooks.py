@@ -67,20 +67,18 @@ H = TypeVar("H", bound=Callable[..., Any])
 
 
 class _PerModel(Generic[H]):
-    """``writer[cls]``: the function generated for model *cls*, written on
-    first use and kept."""
+    """``writer[cls]``: the function *generate* writes for model *cls*, written
+    on first use and kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, generate: Callable[[type], H]) -> None:
+        self._write = generate
         self._hooks: dict[type, H] = {}
 
     def __getitem__(self, cls: type) -> H:
         hook = self._hooks.get(cls)
         if hook is None:
-            hook = self._hooks[cls] = self._generate(cls)
+            hook = self._hooks[cls] = self._write(cls)
         return hook
-
-    def _generate(self, cls: type) -> H:
-        raise NotImplementedError
 
 
 class HookWriter(_PerModel[Callable[..., Any]]):
@@ -109,7 +107,7 @@ class HookWriter(_PerModel[Callable[..., Any]]):
         self._scalars = scalars
         self._unfit_type = unfit
         self.sources: dict[type, str] = {}  # the generated code, to read
-        super().__init__()
+        super().__init__(self._generate)
 
     def _unfit(self) -> Any:
         raise self._unfit_type
@@ -231,7 +229,7 @@ class UnstructureWriter(_PerModel[Callable[[Any], dict[str, Any]]]):
     def __init__(self, conv: cattrs.Converter, *, names: Callable[[type], dict[str, str]]) -> None:
         self._conv = conv
         self._names = names
-        super().__init__()
+        super().__init__(self._generate)
 
     def _generate(self, cls: type) -> Callable[[Any], dict[str, Any]]:
         attrs.resolve_types(cls)
